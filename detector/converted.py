@@ -1,0 +1,80 @@
+"""Read what ``mammo convert`` wrote: the YOLO dataset, the COCO files, splits and preprocessing.
+
+Layout of a converted folder (see the team brief)::
+
+    OUT/coco/{all,train,val,test}.json   (file_name relative to the MIAS folder)
+    OUT/yolo/images/{train,val,test}/*.png, OUT/yolo/labels/..., OUT/yolo/dataset.yaml
+    OUT/splits.json, OUT/convert.yaml    (resolved config incl. the PreprocessConfig)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import yaml
+
+from converters.errors import InputError
+from converters.preprocess import PreprocessConfig
+
+_PRE_FIELDS = {f.name for f in dataclasses.fields(PreprocessConfig)}
+
+
+def yolo_dataset_yaml(data_dir: str | Path) -> Path:
+    """``OUT/yolo/dataset.yaml`` of a converted folder (raises if missing)."""
+    path = Path(data_dir) / "yolo" / "dataset.yaml"
+    if not path.is_file():
+        raise InputError(f"expected a converted folder with yolo/dataset.yaml (run `mammo convert` first); missing {path}")
+    return path.resolve()
+
+
+def coco_json(data_dir: str | Path, split: str) -> Path:
+    path = Path(data_dir) / "coco" / f"{split}.json"
+    if not path.is_file():
+        raise InputError(f"expected coco/{split}.json in the converted folder; missing {path}")
+    return path
+
+
+def _find_preprocess(node):
+    if isinstance(node, dict):
+        for key in ("preprocess", "preprocess_config"):
+            sub = node.get(key)
+            if isinstance(sub, dict) and set(sub) <= _PRE_FIELDS and sub:
+                return sub
+        for sub in node.values():
+            found = _find_preprocess(sub)
+            if found is not None:
+                return found
+    return None
+
+
+def read_convert_yaml(data_dir: str | Path) -> dict:
+    path = Path(data_dir) / "convert.yaml"
+    if not path.is_file():
+        raise InputError(f"expected convert.yaml (the resolved convert config) in the converted folder; missing {path}")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise InputError(f"not valid YAML ({err.__class__.__name__})", path) from None
+
+
+def preprocess_config(data_dir: str | Path) -> PreprocessConfig:
+    """The :class:`PreprocessConfig` the converted YOLO images were made with."""
+    doc = read_convert_yaml(data_dir)
+    found = _find_preprocess(doc)
+    if found is None:
+        raise InputError(
+            "convert.yaml has no 'preprocess' mapping: convert with preprocessing so the detector can repeat it",
+            Path(data_dir) / "convert.yaml",
+        )
+    return PreprocessConfig(**found)
+
+
+def mias_dir_of(data_dir: str | Path) -> Path | None:
+    """The MIAS folder the conversion read (``mias_dir`` in convert.yaml), if recorded."""
+    doc = read_convert_yaml(data_dir)
+    for key in ("mias_dir", "source_dir", "images_dir"):
+        val = doc.get(key) if isinstance(doc, dict) else None
+        if isinstance(val, str):
+            return Path(val)
+    return None

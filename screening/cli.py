@@ -1,0 +1,45 @@
+"""The ``mammo`` command: thin wiring of each package's commands into one typer app."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from screening.convert_cmd import convert_command
+
+
+def _root() -> None:
+    """mammoscreen: find lesions on whole mammograms and grade them.
+
+    Start with `mammo demo`; every command has --help.
+    """
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="mammo",
+        help="mammoscreen: find lesions on whole mammograms and grade them.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    app.callback()(_root)
+    app.command("convert")(convert_command)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: bad input becomes one line on stderr and exit status 2."""
+    from converters.errors import InputError
+
+    app = build_app()
+    try:
+        app(args=argv, prog_name="mammo")
+    except InputError as err:
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""``mammo convert``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def convert_command(
+    out: Annotated[Path, typer.Option("--out", help="Output folder (coco/, yolo/, splits.json).")],
+    mias_dir: Annotated[Path | None, typer.Option("--mias-dir", help="Folder with Info.txt and mdbNNN.pgm/.png films.")] = None,
+    coco_json: Annotated[Path | None, typer.Option("--coco-json", help="A COCO detection file (instead of --mias-dir).")] = None,
+    images: Annotated[Path | None, typer.Option("--images", help="Image folder of --coco-json.")] = None,
+    categories: Annotated[str, typer.Option(help="Category scheme: lesion | severity | class.")] = "lesion",
+    seed: Annotated[int, typer.Option(help="Seed of the patient-level split.")] = 0,
+    val_frac: Annotated[float, typer.Option(help="Fraction of patients for validation.")] = 0.1,
+    test_frac: Annotated[float, typer.Option(help="Fraction of patients for test.")] = 0.2,
+    preprocess: Annotated[bool, typer.Option("--preprocess/--no-preprocess", help="Segment, mirror and crop the breast for the YOLO images.")] = True,
+    imgsz: Annotated[int, typer.Option(help="Longer side of the YOLO images, pixels.")] = 640,
+    config: Annotated[Path | None, typer.Option(help="YAML with ConvertConfig keys (flags override it).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Convert mini-MIAS labels to COCO (boxes + circle masks), a YOLO dataset and patient splits.
+
+    Example:
+        mammo convert --mias-dir data/sample --out work/sample-converted
+    """
+    from converters.config import load_config
+    from converters.convert import ConvertConfig, convert, load_mias_set, print_summary
+    from converters.errors import InputError
+    from converters.preprocess import PreprocessConfig
+
+    if (mias_dir is None) == (coco_json is None):
+        raise InputError("give exactly one of --mias-dir DIR or --coco-json F --images DIR")
+    cfg = load_config(
+        ConvertConfig,
+        config,
+        {"categories": categories, "seed": seed, "val_frac": val_frac, "test_frac": test_frac, "preprocess": preprocess},
+    )
+    if config is None or imgsz != 640:
+        cfg.preprocessing = PreprocessConfig(**{**cfg.preprocessing.__dict__, "imgsz": imgsz})
+    if mias_dir is not None:
+        source = load_mias_set(mias_dir)
+    else:
+        from converters.cbis import load_coco_set
+
+        if images is None:
+            raise InputError("--coco-json needs --images DIR (the folder its file_name entries are relative to)")
+        source = load_coco_set(coco_json, images)
+    summary = convert(source, out, cfg, progress=not quiet)
+    print_summary(summary)
+    typer.echo(f"wrote {out}/coco, {out}/yolo/dataset.yaml, {out}/splits.json")
