@@ -32,6 +32,7 @@ class ConvertConfig:
 
     source_dir: str = ""
     categories: str = "lesion"
+    film_size: int = 1024
     seed: int = 0
     val_frac: float = 0.1
     test_frac: float = 0.2
@@ -49,18 +50,17 @@ class SourceSet:
     n_image_level: int
 
 
-def load_mias_set(mias_dir) -> SourceSet:
-    labels = load_mias(mias_dir)
+def load_mias_set(mias_dir, film_size: int = MIAS_RESOLUTION_WH[0]) -> SourceSet:
+    labels = load_mias(mias_dir, resolution_wh=(film_size, film_size))
     return SourceSet(labels.films, Path(mias_dir), labels.n_rows, labels.n_image_level)
 
 
-def read_films(source: SourceSet, expected_wh=MIAS_RESOLUTION_WH, progress: bool = True):
-    """Read (and so validate) every film image; yields ``(film, image)``."""
+def read_films(source: SourceSet, progress: bool = True):
+    """Read (and so validate: depth, size, truncation) every film; yields ``(film, image)``."""
     from tqdm import tqdm
 
     for film in tqdm(source.films, desc="reading films", disable=not progress, unit="film"):
-        wh = expected_wh if film.source == "mias" else (film.width, film.height)
-        yield film, read_gray8(source.source_dir / film.image_path, expected_wh=wh)
+        yield film, read_gray8(source.source_dir / film.image_path, expected_wh=(film.width, film.height))
 
 
 def summary_rows(films: list[Film], film_split: dict[str, str]) -> list[dict]:

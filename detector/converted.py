@@ -37,7 +37,7 @@ def coco_json(data_dir: str | Path, split: str) -> Path:
 
 def _find_preprocess(node):
     if isinstance(node, dict):
-        for key in ("preprocess", "preprocess_config"):
+        for key in ("preprocessing", "preprocess", "preprocess_config"):
             sub = node.get(key)
             if isinstance(sub, dict) and set(sub) <= _PRE_FIELDS and sub:
                 return sub

@@ -14,6 +14,7 @@ def convert_command(
     coco_json: Annotated[Path | None, typer.Option("--coco-json", help="A COCO detection file (instead of --mias-dir).")] = None,
     images: Annotated[Path | None, typer.Option("--images", help="Image folder of --coco-json.")] = None,
     categories: Annotated[str, typer.Option(help="Category scheme: lesion | severity | class.")] = "lesion",
+    film_size: Annotated[int, typer.Option(help="Film size in pixels the MIAS coordinates refer to (square).")] = 1024,
     seed: Annotated[int, typer.Option(help="Seed of the patient-level split.")] = 0,
     val_frac: Annotated[float, typer.Option(help="Fraction of patients for validation.")] = 0.1,
     test_frac: Annotated[float, typer.Option(help="Fraction of patients for test.")] = 0.2,
@@ -37,12 +38,12 @@ def convert_command(
     cfg = load_config(
         ConvertConfig,
         config,
-        {"categories": categories, "seed": seed, "val_frac": val_frac, "test_frac": test_frac, "preprocess": preprocess},
+        {"categories": categories, "film_size": film_size, "seed": seed, "val_frac": val_frac, "test_frac": test_frac, "preprocess": preprocess},
     )
     if config is None or imgsz != 640:
         cfg.preprocessing = PreprocessConfig(**{**cfg.preprocessing.__dict__, "imgsz": imgsz})
     if mias_dir is not None:
-        source = load_mias_set(mias_dir)
+        source = load_mias_set(mias_dir, cfg.film_size)
     else:
         from converters.cbis import load_coco_set
 

@@ -1,0 +1,97 @@
+"""One training run end to end: crops -> train -> weights -> held-out evaluations.
+
+Run folder layout::
+
+    RUN/config.yaml         resolved config
+    RUN/counts.json         crops kept/dropped per side, class counts, film split
+    RUN/checkpoint.pt       latest checkpoint (weights_only loadable), for --resume
+    RUN/model.safetensors   final weights;  RUN/model.json  arch, crop size, class names
+    RUN/eval_{val,test}/    metrics.json, table.md, confusion.png for the CNN, and
+                            texture/ and fused/ subfolders for the feature baselines
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from classifier.baselines import fit_logistic, proba_all_classes, texture_features
+from classifier.config import ClassifierConfig
+from classifier.data import Crops, FilmCache, build_dataset
+from classifier.evaluate import evaluate_probs, predict
+from classifier.train import save_weights, train_model
+from converters.atomic import write_json_atomic
+from converters.config import config_to_dict, save_config
+
+CROP_RULE = ("square of side 2*radius_px (detection box: centre, side max(w,h)), 0 outside the film, "
+             "resized INTER_AREA to input_px; input = uint8/255")
+
+
+def model_meta(cfg: ClassifierConfig, side_pool_px: np.ndarray, info: dict) -> dict:
+    return {
+        "arch": cfg.arch, "input_px": cfg.input_px, "in_chans": 1, "drop_rate": cfg.drop_rate,
+        "class_names": list(cfg.class_names), "input_scale": "uint8 / 255", "crop_rule": CROP_RULE,
+        "protocol": cfg.protocol, "leaky": cfg.leaky, "subset": cfg.subset, "seed": cfg.seed,
+        "split_seed": cfg.split_seed, "fold": cfg.fold, "max_background_frac": cfg.max_background_frac,
+        "normals_per_normal_film": cfg.normals_per_normal_film, "normal_size": cfg.normal_size,
+        "normal_fixed_px": cfg.normal_fixed_px, "normal_side_pool_px": [float(s) for s in side_pool_px],
+        **info,
+    }
+
+
+def feature_baselines(model, train: Crops, held: Crops, seed: int) -> dict[str, np.ndarray]:
+    """Texture-only and CNN+texture logistic regressions trained on the un-augmented training crops."""
+    tr = train.take(np.flatnonzero(train.orientation == 0))
+    n_cls = len(train.class_names)
+    if len(np.unique(tr.labels)) < 2 or not len(held):
+        return {}
+    tex_tr, tex_te = texture_features(tr.images, tr.side_px), texture_features(held.images, held.side_px)
+    _, f_tr = predict(model, tr.images, features=True)
+    _, f_te = predict(model, held.images, features=True)
+    out = {"texture": proba_all_classes(fit_logistic(tex_tr, tr.labels, seed), tex_te, n_cls)}
+    fused_tr, fused_te = np.hstack([f_tr, tex_tr]), np.hstack([f_te, tex_te])
+    out["fused"] = proba_all_classes(fit_logistic(fused_tr, tr.labels, seed, c=0.05), fused_te, n_cls)
+    return out
+
+
+def run_training(cfg: ClassifierConfig, mias_dir: str | Path, run_dir: str | Path, resume: bool = False,
+                 progress: bool = True, baselines: bool = True) -> dict:
+    """Train per ``cfg`` on the films of ``mias_dir``; write the run folder; return a summary."""
+    from converters.mias import load_mias
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+    films = load_mias(mias_dir).films
+    cache = FilmCache(mias_dir)
+    ds = build_dataset(films, cache, cfg)
+    counts = {"protocol": cfg.protocol, "leaky": cfg.leaky, "subset": cfg.subset, "cut": ds.counts,
+              "crops": {s: {"n": len(c), "patients": int(np.unique(c.patient_ids).size),
+                            "class_counts": np.bincount(c.labels, minlength=len(cfg.class_names)).tolist()}
+                        for s, c in ds.sides.items()},
+              "film_split": ds.film_split}
+    write_json_atomic(run_dir / "counts.json", counts)
+    model, info = train_model(cfg, ds.sides["train"], run_dir, resume=resume, progress=progress)
+    save_weights(model, run_dir, model_meta(cfg, ds.side_pool_px, info))
+    summary = {"run_dir": str(run_dir), "config": config_to_dict(cfg), "train": info, "eval": {}}
+    tag = f"{cfg.arch} {cfg.protocol} {cfg.subset}" + (f" fold {cfg.fold}" if cfg.fold >= 0 else "")
+    for side in ("val", "test"):
+        held = ds.sides.get(side)
+        if held is None or not len(held):
+            continue
+        probs = predict(model, held.images)
+        base = {"protocol": cfg.protocol, "split": side, "subset": cfg.subset, "arch": cfg.arch, "fold": cfg.fold}
+        np.savez_compressed(run_dir / f"predictions_{side}.npz", probs=probs, labels=held.labels,
+                            patient_ids=held.patient_ids, film_ids=held.film_ids, kinds=held.kinds,
+                            side_px=held.side_px, orientation=held.orientation)
+        rep = evaluate_probs(probs, held, run_dir / f"eval_{side}", f"{tag}, {side}", cfg.leaky,
+                             cfg.n_bootstrap, cfg.seed, extra=base)
+        summary["eval"][side] = {"cnn": rep}
+        if baselines:
+            for name, p in feature_baselines(model, ds.sides["train"], held, cfg.seed).items():
+                np.save(run_dir / f"predictions_{side}_{name}.npy", p)
+                r = evaluate_probs(p, held, run_dir / f"eval_{side}" / name, f"{name} features, {tag}, {side}",
+                                   cfg.leaky, cfg.n_bootstrap, cfg.seed, extra={**base, "model": name})
+                summary["eval"][side][name] = r
+    return summary

@@ -1,0 +1,111 @@
+"""``mammo detector``: train, evaluate and predict (thin wiring; the work is in the modules)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from converters.errors import InputError, look_up_option
+
+app = typer.Typer(help="Lesion detector: train, evaluate, predict.", no_args_is_help=True)
+
+BACKEND_NAMES = ("yolo", "faster-rcnn", "mask-rcnn")
+
+
+def _train_yolo(data, config, out, epochs, resume, seed):
+    from converters.config import load_config
+    from detector.config import YoloConfig
+    from detector.yolo_backend import train_yolo
+
+    out = Path(out)
+    if resume and config is None and (out / "config.yaml").is_file():
+        config = out / "config.yaml"
+    cfg = load_config(YoloConfig, config, {"epochs": epochs, "seed": seed})
+    return train_yolo(data, cfg, out, resume=resume)
+
+
+def _train_rcnn(backend):
+    def run(data, config, out, epochs, resume, seed):
+        from converters.config import load_config
+        from detector.config import RcnnConfig
+        from detector.rcnn_train import train_rcnn
+
+        out = Path(out)
+        if resume and config is None and (out / "config.yaml").is_file():
+            config = out / "config.yaml"
+        cfg = load_config(RcnnConfig, config, {"epochs": epochs, "seed": seed})
+        return train_rcnn(data, backend, cfg, out, resume=resume)
+
+    return run
+
+
+TRAINERS = {"yolo": _train_yolo, "faster-rcnn": _train_rcnn("faster-rcnn"), "mask-rcnn": _train_rcnn("mask-rcnn")}
+
+
+@app.command("train")
+def train_command(
+    data: Annotated[Path, typer.Option(help="Converted folder from `mammo convert` (coco/, yolo/, convert.yaml).")],
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, logs, resolved config, exported weights.")],
+    backend: Annotated[str, typer.Option(help="yolo | faster-rcnn | mask-rcnn.")] = "yolo",
+    config: Annotated[Optional[Path], typer.Option(help="Recipe YAML (configs/yolo11n.yaml, configs/faster_rcnn.yaml...).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --out.")] = False,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (overrides the recipe).")] = None,
+) -> None:
+    """Train a detector on a converted dataset (training split; validation split for selection).
+
+    Example: mammo detector train --data work/mias-converted --backend yolo --config configs/yolo11n.yaml --out work/runs/yolo-mias
+    """
+    look_up_option(backend, BACKEND_NAMES, "backend")
+    result = TRAINERS[backend](data, config, out, epochs, resume, seed)
+    for key, val in result.items():
+        typer.echo(f"{key}: {val}")
+
+
+@app.command("predict")
+def predict_command(
+    images: Annotated[list[Path], typer.Argument(help="Film images (PGM, PNG, ...).")],
+    weights: Annotated[Optional[Path], typer.Option(help="Weights (.safetensors + .json sidecar); default: shipped model.")] = None,
+    min_score: Annotated[float, typer.Option(help="Print boxes scoring at least this.")] = 0.25,
+    out: Annotated[Optional[Path], typer.Option(help="Also write all detections as JSON here.")] = None,
+) -> None:
+    """Print lesion boxes (film pixels, top-left origin, xyxy) for each film.
+
+    Example: mammo detector predict /work/shared/data/mias/mdb001.png --min-score 0.1
+    """
+    from detector.predict_cmd import run_predict
+
+    run_predict(images, weights, min_score, out)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    mias_dir: Annotated[Path, typer.Option(help="MIAS folder (Info.txt + films).")],
+    out: Annotated[Path, typer.Option(help="Output folder for metrics JSON, FROC PNG, predictions.")],
+    weights: Annotated[Optional[Path], typer.Option(help="Weights (.safetensors + .json); default: shipped model.")] = None,
+    splits: Annotated[Optional[Path], typer.Option(help="splits.json from `mammo convert`.")] = None,
+    split: Annotated[Optional[str], typer.Option(help="train | val | test (with --splits).")] = None,
+    all_films: Annotated[bool, typer.Option("--all", help="Evaluate every film in --mias-dir.")] = False,
+    hit_rule: Annotated[str, typer.Option(help="centre (box centre inside the circle) | iou.")] = "centre",
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples over patients.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+) -> None:
+    """Predict every selected film and score it: COCO mAP, FROC, bootstrap CIs over patients.
+
+    Example: mammo detector evaluate --mias-dir /work/shared/data/mias --splits work/mias-converted/splits.json --split test --out work/eval-test
+    """
+    from detector.evaluate import run_evaluate
+
+    if all_films == (split is not None):
+        raise InputError("choose exactly one of --all or --split (with --splits)")
+    if split is not None and splits is None:
+        raise InputError("--split needs --splits FILE (the splits.json from mammo convert)")
+    summary = run_evaluate(mias_dir, out, weights, splits, split, hit_rule, n_boot, seed)
+    for line in summary:
+        typer.echo(line)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,80 @@
+"""Seeded synthetic phantoms: bright circles on a dark 'breast', written as a MIAS folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from converters.images import encode_pgm
+
+
+def phantom_film(size: int = 256, circles=(), seed: int = 0, breast: bool = True) -> np.ndarray:
+    """A film: a half-ellipse 'breast' of mid-grey noise on the left, bright discs.
+
+    Args:
+        circles: ``(col, row, radius_px)`` in top-left-origin pixels.
+    """
+    rng = np.random.default_rng(seed)
+    img = np.zeros((size, size), dtype=np.float64)
+    rows, cols = np.mgrid[0:size, 0:size]
+    if breast:
+        inside = ((cols / (0.75 * size)) ** 2 + ((rows - size / 2) / (0.48 * size)) ** 2) <= 1
+        img[inside] = 90 + rng.normal(0, 6, size=inside.sum())
+    for cx, cy, r in circles:
+        disc = (cols - cx) ** 2 + (rows - cy) ** 2 <= r**2
+        img[disc] = 200 + rng.normal(0, 4, size=disc.sum())
+    return img.clip(0, 255).astype(np.uint8)
+
+
+def write_mias_folder(root: Path, films: dict, size: int = 256, fmt: str = "pgm", seed: int = 0) -> Path:
+    """Write ``Info.txt`` and one image per film.
+
+    Args:
+        films: ``refnum -> list of (tissue, class, severity, col, row, radius)`` rows, or
+            ``[(tissue, "NORM")]``; col/row are top-left-origin (converted to MIAS y here).
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    lines = ["SYNTHETIC MIAS PHANTOMS", "prose header line", "", "=" * 20, ""]
+    for i, (refnum, rows) in enumerate(sorted(films.items())):
+        circles = []
+        for row in rows:
+            if row[1] == "NORM":
+                lines.append(f"{refnum} {row[0]} NORM ")
+            elif len(row) == 3:
+                lines.append(f"{refnum} {row[0]} {row[1]} {row[2]} *NOTE 3*")
+            else:
+                tissue, cls, sev, col, r_row, rad = row
+                lines.append(f"{refnum} {tissue} {cls} {sev} {col} {size - r_row} {rad} ")
+                circles.append((col, r_row, rad))
+        img = phantom_film(size, circles, seed=seed + i)
+        if fmt == "pgm":
+            (root / f"{refnum}.pgm").write_bytes(encode_pgm(img))
+        else:
+            from PIL import Image
+
+            Image.fromarray(img).save(root / f"{refnum}.png")
+    lines += ["", "=" * 20]
+    (root / "Info.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def small_mias(root: Path, size: int = 256, fmt: str = "pgm") -> Path:
+    """Ten films / five patients: normals, benign and malignant masses, a calcification."""
+    return write_mias_folder(
+        root,
+        {
+            "mdb001": [("G", "CIRC", "B", 100, 120, 20)],
+            "mdb002": [("G", "NORM")],
+            "mdb003": [("D", "SPIC", "M", 80, 90, 15), ("D", "CIRC", "B", 120, 180, 10)],
+            "mdb004": [("D", "NORM")],
+            "mdb005": [("F", "CALC", "B", 60, 60, 8)],
+            "mdb006": [("F", "NORM")],
+            "mdb007": [("F", "CALC", "M")],
+            "mdb008": [("F", "MISC", "M", 140, 130, 25)],
+            "mdb009": [("G", "NORM")],
+            "mdb010": [("G", "ARCH", "M", 90, 150, 30)],
+        },
+        size=size,
+        fmt=fmt,
+    )
