@@ -60,3 +60,46 @@ def evaluate_probs(probs, crops: Crops, out_dir: Path, title: str, leaky: bool, 
     write_text_atomic(out_dir / "table.md", markdown_report(report, title, leaky))
     confusion_png(report, out_dir / "confusion.png", title + (" (LEAKY)" if leaky else ""))
     return report
+
+
+def evaluate_films(weights: Path, mias_dir: Path, out_dir: Path, splits: Path | None, split: str,
+                   all_films: bool, n_bootstrap: int = 1000, seed: int = 0) -> dict:
+    """Cut the films' crops with the weights' own crop settings, predict, write the report.
+
+    Normal crops take their sides from the training lesions' pool stored in the weights'
+    JSON (or the fixed size the weights were trained with).
+    """
+    from classifier.config import ClassifierConfig
+    from classifier.data import FilmCache, cut_crops
+    from classifier.grade import load_model
+    from converters.mias import load_mias
+    from converters.splits import load_splits, select_split
+
+    model, meta = load_model(weights)
+    films = load_mias(mias_dir).films
+    if not all_films:
+        films = select_split(films, load_splits(splits), split)
+    cfg = ClassifierConfig(arch=meta["arch"], input_px=int(meta["input_px"]), subset=meta.get("subset", "all"),
+                           seed=seed, max_background_frac=float(meta.get("max_background_frac", 0.5)),
+                           normal_size=meta.get("normal_size", "lesion"),
+                           normal_fixed_px=int(meta.get("normal_fixed_px", 48)),
+                           normals_per_normal_film=int(meta.get("normals_per_normal_film", 2)))
+    if tuple(meta["class_names"]) != cfg.class_names:
+        from converters.errors import InputError
+
+        raise InputError(f"class names {meta['class_names']} do not match subset {cfg.subset!r}", meta_path(weights))
+    pool = np.asarray(meta.get("normal_side_pool_px") or [48.0], float)
+    counts: dict = {}
+    crops = cut_crops(films, FilmCache(mias_dir), cfg, pool, counts)
+    probs = predict(model, crops.images)
+    where = "all films" if all_films else f"split {split} of {splits}"
+    return evaluate_probs(probs, crops, Path(out_dir), f"{meta['arch']} ({Path(weights).name}) on {where}",
+                          bool(meta.get("leaky", False)), n_bootstrap, seed,
+                          extra={"weights": str(weights), "mias_dir": str(mias_dir), "split": "all" if all_films else split,
+                                 "cut": counts, "trained_protocol": meta.get("protocol")})
+
+
+def meta_path(weights: Path) -> Path:
+    from classifier.grade import meta_path_for
+
+    return meta_path_for(Path(weights))

@@ -125,7 +125,7 @@ def train_model(cfg: ClassifierConfig, train: Crops, run_dir: Path, resume: bool
         loss = criterion(model(images[idx]), labels[idx])
         loss.backward()
         optim.step()
-        running.append(float(loss))
+        running.append(loss.item())
         if (step + 1) % 100 == 0:
             log.append({"step": step + 1, "loss": float(np.mean(running)), "elapsed_s": elapsed0 + time.perf_counter() - t0})
             bar.set_postfix(loss=f"{np.mean(running):.3f}")

@@ -88,7 +88,7 @@ def evaluate_command(
     splits: Annotated[Optional[Path], typer.Option(help="splits.json from `mammo convert`.")] = None,
     split: Annotated[Optional[str], typer.Option(help="train | val | test (with --splits).")] = None,
     all_films: Annotated[bool, typer.Option("--all", help="Evaluate every film in --mias-dir.")] = False,
-    hit_rule: Annotated[str, typer.Option(help="centre (box centre inside the circle) | iou.")] = "centre",
+    hit_rule: Annotated[str, typer.Option(help="center (box centre inside the circle) | iou.")] = "center",
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples over patients.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
 ) -> None:

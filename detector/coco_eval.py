@@ -100,6 +100,27 @@ class ImageEval:
         return cls(np.zeros(0), np.zeros((t, 0), bool), np.zeros((t, 0), bool), n_gt)
 
 
+class _Flat:
+    """All films' scored detections in one score order (pycocotools' order for the
+    identity resample: films in order, stable sort), so a resample is only a reweighting."""
+
+    def __init__(self, image_evals: Sequence[ImageEval]):
+        n_t = len(IOU_THRESHOLDS)
+        self.n_gt = np.array([e.n_gt for e in image_evals], dtype=np.float64)
+        if image_evals:
+            scores = np.concatenate([e.dt_scores for e in image_evals])
+            film = np.concatenate([np.full(len(e.dt_scores), i) for i, e in enumerate(image_evals)]).astype(int)
+            matched = np.concatenate([e.dt_matched.reshape(n_t, -1) for e in image_evals], axis=1)
+            ignore = np.concatenate([e.dt_ignore.reshape(n_t, -1) for e in image_evals], axis=1)
+        else:
+            scores, film = np.zeros(0), np.zeros(0, int)
+            matched = ignore = np.zeros((n_t, 0), bool)
+        order = np.argsort(-scores, kind="mergesort")
+        self.film = film[order]
+        self.tp_mask = (matched & ~ignore)[:, order].astype(np.float64)
+        self.fp_mask = (~matched & ~ignore)[:, order].astype(np.float64)
+
+
 @dataclass(frozen=True)
 class CocoEval:
     """mAP of one subset, with the per-film matching needed to resample it.
@@ -120,6 +141,13 @@ class CocoEval:
     n_dt: int
     reason: str | None
     image_evals: tuple[ImageEval, ...]
+
+    @property
+    def flat(self) -> _Flat:
+        """Detections of all films in score order (built once, for resampling)."""
+        if "_flat" not in self.__dict__:
+            object.__setattr__(self, "_flat", _Flat(self.image_evals))
+        return self.__dict__["_flat"]
 
 
 def _quiet(verbose: bool):
@@ -201,19 +229,15 @@ def _mean_valid(a: np.ndarray) -> float:
     return float(v.mean()) if v.size else float("nan")
 
 
-def _accumulate(image_evals: Sequence[ImageEval], film_indices) -> tuple[np.ndarray | None, np.ndarray | None, int]:
-    """Concatenate the chosen films' matches sorted by score: (tp_cum, fp_cum, n_gt)."""
-    chosen = [image_evals[i] for i in film_indices]
-    n_gt = sum(e.n_gt for e in chosen)
-    if not chosen:
-        return None, None, 0
-    scores = np.concatenate([e.dt_scores for e in chosen])
-    order = np.argsort(-scores, kind="mergesort")
-    matched = np.concatenate([e.dt_matched for e in chosen], axis=1)[:, order]
-    ignore = np.concatenate([e.dt_ignore for e in chosen], axis=1)[:, order]
-    tp = np.cumsum(matched & ~ignore, axis=1).astype(np.float64)
-    fp = np.cumsum(~matched & ~ignore, axis=1).astype(np.float64)
-    return tp, fp, n_gt
+def _accumulate(result: "CocoEval", film_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Weighted cumulative (tp, fp) per IoU threshold, detections by descending score, and n_gt.
+
+    A film of weight k acts as k copies of it (a bootstrap resample)."""
+    flat = result.flat
+    w = film_weights[flat.film]
+    tp = np.cumsum(flat.tp_mask * w, axis=1)
+    fp = np.cumsum(flat.fp_mask * w, axis=1)
+    return tp, fp, float(flat.n_gt @ film_weights)
 
 
 def _precision_at_recalls(tp: np.ndarray, fp: np.ndarray, n_gt: int) -> np.ndarray:
@@ -237,8 +261,12 @@ def ap_on_films(result: CocoEval, film_indices=None) -> tuple[float, float]:
         result: from :func:`evaluate_coco`.
         film_indices: film indices, repeats allowed; default all films once.
     """
-    idx = range(len(result.image_evals)) if film_indices is None else film_indices
-    tp, fp, n_gt = _accumulate(result.image_evals, idx)
+    n = len(result.image_evals)
+    if film_indices is None:
+        weights = np.ones(n)
+    else:
+        weights = np.bincount(np.asarray(film_indices, dtype=int), minlength=n).astype(np.float64)
+    tp, fp, n_gt = _accumulate(result, weights)
     if n_gt == 0:
         return float("nan"), float("nan")
     prec = np.stack([_precision_at_recalls(tp[t], fp[t], n_gt) for t in range(len(IOU_THRESHOLDS))])
@@ -248,8 +276,8 @@ def ap_on_films(result: CocoEval, film_indices=None) -> tuple[float, float]:
 def pr_curve(result: CocoEval, iou_index: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(recall, precision) of all scored detections ranked by score at one IoU threshold
     (index into :data:`IOU_THRESHOLDS`; 0 = IoU 0.5); raw, not interpolated. Empty if no GT."""
-    tp, fp, n_gt = _accumulate(result.image_evals, range(len(result.image_evals)))
-    if n_gt == 0 or tp is None or tp.shape[1] == 0:
+    tp, fp, n_gt = _accumulate(result, np.ones(len(result.image_evals)))
+    if n_gt == 0 or tp.shape[1] == 0:
         return np.zeros(0), np.zeros(0)
     t, f = tp[iou_index], fp[iou_index]
     return t / n_gt, t / np.maximum(t + f, 1e-12)

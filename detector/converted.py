@@ -67,7 +67,11 @@ def preprocess_config(data_dir: str | Path) -> PreprocessConfig:
             "convert.yaml has no 'preprocess' mapping: convert with preprocessing so the detector can repeat it",
             Path(data_dir) / "convert.yaml",
         )
-    return PreprocessConfig(**found)
+    pre = PreprocessConfig(**found)
+    if isinstance(doc, dict) and doc.get("preprocess") is False:
+        # `mammo convert` without preprocessing only resizes (see converters.convert.convert).
+        pre = PreprocessConfig(segment=False, flip_to_left=False, crop=False, imgsz=pre.imgsz)
+    return pre
 
 
 def mias_dir_of(data_dir: str | Path) -> Path | None:

@@ -29,6 +29,7 @@ from detector.froc import (
     SUBSETS,
     evaluate_froc,
     match_predictions,
+    memo_by_index,
 )
 from detector.plots import plot_froc, plot_pr
 
@@ -141,8 +142,9 @@ def evaluate_predictions(
     for subset in SUBSETS:
         c = coco[subset]
         if c.reason is None:
-            m50 = bootstrap_over_patients(pids, lambda idx, c=c: ap_on_films(c, idx)[0], n_resamples, seed)
-            m5095 = bootstrap_over_patients(pids, lambda idx, c=c: ap_on_films(c, idx)[1], n_resamples, seed)
+            aps = memo_by_index(lambda idx, c=c: ap_on_films(c, idx))
+            m50 = bootstrap_over_patients(pids, lambda idx, aps=aps: aps(idx)[0], n_resamples, seed)
+            m5095 = bootstrap_over_patients(pids, lambda idx, aps=aps: aps(idx)[1], n_resamples, seed)
             m50 = Estimate(c.map50, m50.ci_low, m50.ci_high, m50.n_patients)  # pycocotools' own value
             m5095 = Estimate(c.map50_95, m5095.ci_low, m5095.ci_high, m5095.n_patients)
         else:

@@ -281,6 +281,20 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def memo_by_index(fn):
+    """Cache ``fn(idx)`` by the bytes of ``idx``, so several figures computed from one
+    resample (all FROC points, AP50 and AP50:95) cost one evaluation per resample."""
+    cache: dict = {}
+
+    def get(idx):
+        key = np.asarray(idx).tobytes()
+        if key not in cache:
+            cache[key] = fn(idx)
+        return cache[key]
+
+    return get
+
+
 def evaluate_froc(
     films: Sequence[Film],
     matches: Sequence[FilmMatches],
@@ -307,16 +321,12 @@ def evaluate_froc(
     out: dict = {"subsets": {}}
     for subset in SUBSETS:
         ev = FrocEvents(matches, subset)
-        points = []
-        for j in range(len(rates)):
-            points.append(
-                bootstrap_over_patients(
-                    pids, lambda idx, j=j, ev=ev: ev.sensitivity_at(rates, weights(idx))[j], n_resamples, seed
-                )
-            )
-        mean = bootstrap_over_patients(
-            pids, lambda idx, ev=ev: float(np.mean(ev.sensitivity_at(rates, weights(idx)))), n_resamples, seed
-        )
+        at = memo_by_index(lambda idx, ev=ev: ev.sensitivity_at(rates, weights(idx)))
+        points = [
+            bootstrap_over_patients(pids, lambda idx, j=j, at=at: at(idx)[j], n_resamples, seed)
+            for j in range(len(rates))
+        ]
+        mean = bootstrap_over_patients(pids, lambda idx, at=at: float(np.mean(at(idx))), n_resamples, seed)
         out["subsets"][subset] = {
             "n_lesions": ev.n_lesions,
             "fp_per_film": list(rates),
@@ -345,5 +355,6 @@ __all__ = [
     "hit_matrix",
     "match_film",
     "match_predictions",
+    "memo_by_index",
     "roc_auc",
 ]

@@ -31,6 +31,7 @@ def write_weights(dst: str | Path, state_dict: dict, meta: dict) -> Path:
     os.close(fd)
     try:
         save_file({k: v.contiguous() for k, v in state_dict.items()}, tmp, metadata={"backend": str(meta.get("backend"))})
+        os.chmod(tmp, 0o644)
         os.replace(tmp, dst)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -7,6 +7,8 @@ import sys
 import typer
 
 from screening.convert_cmd import convert_command
+from screening.evaluate_cmd import evaluate_command
+from screening.screen_cmd import demo_command, screen_command
 
 
 def _root() -> None:
@@ -25,6 +27,9 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
     app.callback()(_root)
+    app.command("demo")(demo_command)
+    app.command("screen")(screen_command)
+    app.command("evaluate")(evaluate_command)
     app.command("convert")(convert_command)
     return app
 

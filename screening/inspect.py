@@ -15,7 +15,8 @@ Two rules decide what was found, side by side:
 * FiftyOne's ``evaluate_detections`` at an IoU threshold (eval key ``eval``), which writes
   ``eval`` = ``tp``/``fp``/``fn`` on every label.
 
-A found lesion whose best (highest-scoring) hitting prediction has a grade other than the
+Both fields use the label ``lesion`` (detection is judged apart from grading); the
+severity / grade are attributes. A found lesion whose best (highest-scoring) hitting prediction has a grade other than the
 lesion's severity is tagged ``misgraded`` (both labels). A film whose predicted verdict
 differs from its true verdict gets the sample tags ``verdict-wrong`` and
 ``verdict-TRUE-as-PRED`` (e.g. ``verdict-malignant-as-normal``).
@@ -33,6 +34,9 @@ from converters.errors import InputError
 from converters.records import GRADES, Film, Lesion
 
 BROWSER_SUFFIXES = (".png", ".jpg", ".jpeg")
+# One label for both fields: evaluate_detections counts a match between different labels as
+# FN + FP even with classwise=False, and grading is judged separately (tag ``misgraded``).
+DETECTION_LABEL = "lesion"
 SAVED_VIEWS = ("missed-lesions", "false-alarms", "misgraded", "worst-films")
 
 
@@ -268,7 +272,7 @@ def to_sample(insp: FilmInspection, filepath: str | Path):
         tags = ["hit" if insp.lesion_hit[i] else "miss"] + (["misgraded"] if insp.lesion_misgraded[i] else [])
         best = insp.lesion_best_pred[i]
         gts.append(fo.Detection(
-            label=lesion.severity or "unknown", bounding_box=_rel_box(lesion.xyxy, w, h),
+            label=DETECTION_LABEL, bounding_box=_rel_box(lesion.xyxy, w, h),
             mask=_lesion_mask(lesion, w, h), tags=tags, lesion_class=lesion.lesion_class,
             severity=lesion.severity, radius_px=lesion.radius_px,
             center_x=float(lesion.center[0]), center_y=float(lesion.center[1]),
@@ -278,7 +282,7 @@ def to_sample(insp: FilmInspection, filepath: str | Path):
     for j, det in enumerate(insp.detections):
         tags = ["tp_center" if insp.pred_hit[j] else "fp_center"] + (["misgraded"] if insp.pred_misgraded[j] else [])
         preds.append(fo.Detection(
-            label=det.grade, bounding_box=_rel_box(det.xyxy, w, h), confidence=det.score, tags=tags,
+            label=DETECTION_LABEL, bounding_box=_rel_box(det.xyxy, w, h), confidence=det.score, tags=tags,
             grade=det.grade, score=det.score,
             **{f"p_{g}": det.probabilities[g] for g in GRADES},
         ))

@@ -72,9 +72,17 @@ def perfect_predictions(films, score=0.9):
 def test_perfect_predictions_give_map_one_and_full_sensitivity(small_set):
     preds = perfect_predictions(small_set)
     m = evaluate_predictions(small_set, preds, n_resamples=50, seed=1)
+    assert m["coco"]["all"]["map50"]["value"] == pytest.approx(1.0)
+    assert m["coco"]["all"]["map50_95"]["value"] == pytest.approx(1.0)
+    assert m["coco"]["all"]["map50"]["ci95"] == [pytest.approx(1.0), pytest.approx(1.0)]
+    # Subset mAP keeps every box, so the (perfect) boxes of the other class are its false positives...
+    assert m["coco"]["mass"]["map50"]["value"] < 1.0 and m["coco"]["calc"]["map50"]["value"] < 1.0
+    for subset, keep in (("mass", Lesion.is_mass.fget), ("calc", Lesion.is_calc.fget)):
+        only = [f.with_lesions([les for les in f.lesions if keep(les)]) for f in small_set]
+        # ...and with only that class's boxes it is perfect.
+        assert evaluate_coco(small_set, perfect_predictions(only), subset).map50 == pytest.approx(1.0)
+        assert evaluate_coco(small_set, perfect_predictions(only), subset).map50_95 == pytest.approx(1.0)
     for subset in ("all", "mass", "calc"):
-        assert m["coco"][subset]["map50"]["value"] == pytest.approx(1.0)
-        assert m["coco"][subset]["map50_95"]["value"] == pytest.approx(1.0)
         assert [e["value"] for e in m["froc"][subset]["sensitivity"]] == [1.0] * len(FP_RATES_PER_FILM)
         assert m["froc"][subset]["mean_sensitivity"]["value"] == 1.0
     assert m["froc"]["all"]["mean_sensitivity"]["ci95"] == [1.0, 1.0]

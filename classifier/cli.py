@@ -1,0 +1,83 @@
+"""``mammo classifier``: train and evaluate the lesion-crop classifier.
+
+The lead wires ``app`` into ``screening/cli.py``; ``python -m classifier.cli`` runs it alone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(help="Grade lesion crops: normal / benign / malignant (BCDCNN and ResNet-18).", no_args_is_help=True)
+
+
+@app.command()
+def train(
+    mias_dir: Annotated[Path, typer.Option(help="mini-MIAS folder (Info.txt + films).")],
+    out: Annotated[Path, typer.Option(help="Run folder: config, checkpoints, weights, evaluations.")],
+    config: Annotated[Optional[Path], typer.Option(help="YAML config (configs/bcdcnn.yaml); flags override it.")] = None,
+    protocol: Annotated[Optional[str], typer.Option(help="patient (default) | paper (LEAKY: crops split at random).")] = None,
+    subset: Annotated[Optional[str], typer.Option(help="all | mass | calc.")] = None,
+    arch: Annotated[Optional[str], typer.Option(help="bcdcnn | resnet18.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Training seed.")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Training steps (paper recipe: 20000).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Crops per step.")] = None,
+    balance: Annotated[Optional[str], typer.Option(help="oversample | undersample | weighted | none.")] = None,
+    fold: Annotated[Optional[int], typer.Option(help="Patient CV fold of the development films (0..kfold-1).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from RUN/checkpoint.pt.")] = False,
+    no_baselines: Annotated[bool, typer.Option("--no-baselines", help="Skip texture/fused feature baselines.")] = False,
+) -> None:
+    """Train a crop classifier and evaluate it on its held-out side(s).
+
+    Example: ``mammo classifier train --mias-dir ../shared/data/mias --out runs/bcdcnn --config configs/bcdcnn.yaml``
+    """
+    from classifier.config import ClassifierConfig
+    from classifier.run import run_training
+    from converters.config import load_config
+
+    overrides = {"protocol": protocol, "subset": subset, "arch": arch, "seed": seed, "steps": steps,
+                 "batch_size": batch_size, "balance": balance, "fold": fold}
+    if resume and config is None and (out / "config.yaml").is_file():
+        config = out / "config.yaml"
+    cfg = load_config(ClassifierConfig, config, overrides)
+    summary = run_training(cfg, mias_dir, out, resume=resume, baselines=not no_baselines)
+    typer.echo(f"trained {cfg.arch} ({cfg.protocol}{', LEAKY' if cfg.leaky else ''}, {cfg.subset}) "
+               f"{cfg.steps} steps in {summary['train']['train_seconds']:.0f} s -> {out / 'model.safetensors'}")
+    for side, res in summary["eval"].items():
+        r = res["cnn"]
+        aucs = ", ".join(f"AUC {k} {v['value']:.3f}" for k, v in r["auc"].items())
+        typer.echo(f"  {side}: accuracy {r['accuracy']['value']:.3f} "
+                   f"[{r['accuracy']['ci95'][0]:.3f}, {r['accuracy']['ci95'][1]:.3f}], {aucs}")
+
+
+@app.command()
+def evaluate(
+    weights: Annotated[Path, typer.Option(help="model.safetensors (its model.json beside it).")],
+    mias_dir: Annotated[Path, typer.Option(help="mini-MIAS-style folder to evaluate on.")],
+    out: Annotated[Path, typer.Option(help="Output folder: metrics.json, table.md, confusion.png.")],
+    splits: Annotated[Optional[Path], typer.Option(help="splits.json (from mammo convert).")] = None,
+    split: Annotated[str, typer.Option(help="Which split of --splits: train | val | test.")] = "test",
+    all_films: Annotated[bool, typer.Option("--all", help="Evaluate every film of the folder (one you never trained on).")] = False,
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed for normal-crop positions and the bootstrap.")] = 0,
+) -> None:
+    """Evaluate weights on lesion + normal crops of one split (or a whole folder).
+
+    Example: ``mammo classifier evaluate --weights runs/bcdcnn/model.safetensors --mias-dir ../shared/data/mias --splits out/splits.json --split test --out runs/bcdcnn/eval``
+    """
+    from classifier.evaluate import evaluate_films
+
+    from converters.errors import InputError
+
+    if all_films == (splits is not None):
+        raise InputError("give exactly one of --splits FILE (with --split) or --all")
+    report = evaluate_films(weights, mias_dir, out, splits, split, all_films, n_bootstrap, seed)
+    typer.echo(f"{report['n_crops']} crops, {report['n_patients']} patients: accuracy {report['accuracy']['value']:.3f} "
+               f"[{report['accuracy']['ci95'][0]:.3f}, {report['accuracy']['ci95'][1]:.3f}] -> {out / 'metrics.json'}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,145 @@
+"""``mammo evaluate``: screen labelled films and measure every stage, with patient CIs.
+
+Three questions, kept apart so detection misses and grading mistakes are told apart:
+
+* detection: COCO mAP and FROC of the pipeline's boxes (:mod:`detector.detection_metrics`);
+* grading: accuracy of the grade on labelled lesions the pipeline FOUND (a detection at or
+  above the score threshold hits it under the hit rule), and of the classifier on the TRUE
+  lesion crops (the labelled circle's box);
+* film level: normal vs abnormal and benign vs malignant ROC AUC of the film scores, and
+  sensitivity/specificity at an operating point chosen on the VALIDATION patients (never
+  on the evaluated ones), beside the BCSC screening radiologist reference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from converters.bootstrap import bootstrap_over_patients
+from converters.records import GRADES, Film
+
+BCSC_REFERENCE = {"sensitivity": 0.869, "specificity": 0.889, "source": "BCSC screening radiologists (Lehman et al., Radiology 2017)"}
+
+
+class _Pred:
+    def __init__(self, xyxy, scores):
+        self.xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+        self.scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+
+
+def predictions_from_report(doc: dict, film_of_file: dict[str, str]) -> dict:
+    """``film_id -> boxes/scores`` from report.json films (matched by file name)."""
+    preds = {}
+    for f in doc["films"]:
+        fid = film_of_file.get(f["file"])
+        if fid is None:
+            continue
+        preds[fid] = _Pred([d["xyxy"] for d in f["detections"]], [d["score"] for d in f["detections"]])
+    return preds
+
+
+def roc_auc(labels, scores) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.asarray(labels)
+    if labels.size == 0 or labels.min() == labels.max():
+        return float("nan")
+    return float(roc_auc_score(labels, scores))
+
+
+def youden_threshold(labels, scores) -> float:
+    """Score threshold maximising sensitivity + specificity - 1 (ties: the higher threshold)."""
+    from sklearn.metrics import roc_curve
+
+    labels = np.asarray(labels)
+    if labels.size == 0 or labels.min() == labels.max():
+        return float("nan")
+    fpr, tpr, thr = roc_curve(labels, scores)
+    j = tpr - fpr
+    best = np.flatnonzero(j == j.max())[0]
+    return float(min(thr[best], 1.0))
+
+
+def sens_spec(labels, scores, threshold) -> tuple[float, float]:
+    labels = np.asarray(labels, bool)
+    pred = np.asarray(scores) >= threshold
+    sens = float(pred[labels].mean()) if labels.any() else float("nan")
+    spec = float((~pred[~labels]).mean()) if (~labels).any() else float("nan")
+    return sens, spec
+
+
+def grading_metrics(films: list[Film], doc_by_film: dict, grader, images: dict, score_threshold: float, n_resamples: int, seed: int) -> dict:
+    """Grade accuracy on found lesions and classifier accuracy on true lesion crops."""
+    from detector.froc import hit_matrix
+
+    found_true, found_pred, found_pid = [], [], []
+    crop_true, crop_pred, crop_pid = [], [], []
+    for film in films:
+        located = [l for l in film.lesions if l.severity]
+        if not located:
+            continue
+        fj = doc_by_film.get(film.film_id)
+        dets = [d for d in (fj["detections"] if fj else []) if d["score"] >= score_threshold]
+        if dets:
+            hits = hit_matrix(located, np.array([d["xyxy"] for d in dets], dtype=float), "center", 0.3)
+            for j, lesion in enumerate(located):
+                idx = np.flatnonzero(hits[:, j])
+                if idx.size:
+                    best = idx[np.argmax([dets[i]["score"] for i in idx])]
+                    found_true.append(GRADES.index(lesion.severity))
+                    found_pred.append(GRADES.index(dets[best]["grade"]))
+                    found_pid.append(film.patient_id)
+        if grader is not None and film.film_id in images:
+            probs = grader.grade(images[film.film_id], np.array([l.xyxy for l in located], dtype=float))
+            for lesion, p in zip(located, probs):
+                crop_true.append(GRADES.index(lesion.severity))
+                crop_pred.append(int(np.argmax(p)))
+                crop_pid.append(film.patient_id)
+
+    def acc(t, p, pid):
+        t, p = np.asarray(t), np.asarray(p)
+        if t.size == 0:
+            return {"value": None, "ci95": [None, None], "n": 0}
+        est = bootstrap_over_patients(pid, lambda i: float((t[i] == p[i]).mean()), n_resamples, seed)
+        return {**est.as_dict(), "n": int(t.size)}
+
+    n_located = sum(1 for f in films for l in f.lesions if l.severity)
+    return {
+        "found_lesions_grade_accuracy": acc(found_true, found_pred, found_pid),
+        "found_lesions": len(found_true),
+        "located_lesions": n_located,
+        "true_crop_grade_accuracy": acc(crop_true, crop_pred, crop_pid),
+        "definition": "grade correct = predicted grade equals the lesion's severity (benign/malignant); "
+        "'normal' on a lesion is wrong. Found = hit (box centre inside the circle) by a detection >= score threshold.",
+    }
+
+
+def film_level_metrics(films: list[Film], doc_by_film: dict, thresholds: dict, n_resamples: int, seed: int) -> dict:
+    pids = [f.patient_id for f in films]
+    abn = np.array([f.is_abnormal for f in films])
+    s_abn = np.array([doc_by_film[f.film_id]["abnormal_score"] if f.film_id in doc_by_film else 0.0 for f in films])
+    s_mal = np.array([doc_by_film[f.film_id]["malignant_score"] if f.film_id in doc_by_film else 0.0 for f in films])
+    mal = np.array([f.verdict == "malignant" for f in films])
+    out: dict = {}
+    est = bootstrap_over_patients(pids, lambda i: roc_auc(abn[i], s_abn[i]), n_resamples, seed)
+    out["normal_vs_abnormal_auc"] = est.as_dict()
+    thr = thresholds.get("abnormal")
+    if thr is not None and np.isfinite(thr):
+        se = bootstrap_over_patients(pids, lambda i: sens_spec(abn[i], s_abn[i], thr)[0], n_resamples, seed)
+        sp = bootstrap_over_patients(pids, lambda i: sens_spec(abn[i], s_abn[i], thr)[1], n_resamples, seed)
+        out["operating_point"] = {
+            "abnormal_threshold": thr,
+            "chosen_on": thresholds.get("chosen_on"),
+            "sensitivity": se.as_dict(),
+            "specificity": sp.as_dict(),
+        }
+    ab_idx = np.flatnonzero(abn)
+    if ab_idx.size:
+        sub_p = [pids[i] for i in ab_idx]
+        est = bootstrap_over_patients(sub_p, lambda i: roc_auc(mal[ab_idx][i], s_mal[ab_idx][i]), n_resamples, seed)
+        out["benign_vs_malignant_auc_abnormal_films"] = est.as_dict()
+    out["reference"] = BCSC_REFERENCE
+    out["scores"] = "abnormal score = max over detections of score x P(benign or malignant); malignant score = max of score x P(malignant)"
+    return out

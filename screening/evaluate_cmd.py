@@ -1,0 +1,138 @@
+"""``mammo evaluate``: screen labelled films, write report.json, metrics.json, report.md, plots."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def load_labelled_films(mias_dir, coco_json, images):
+    """``(films, image_root)`` from a MIAS folder or a COCO file + image folder."""
+    from converters.errors import InputError
+
+    if (mias_dir is None) == (coco_json is None):
+        raise InputError("give exactly one of --mias-dir DIR or --coco-json F --images DIR")
+    if mias_dir is not None:
+        from converters.mias import load_mias
+
+        return load_mias(mias_dir).films, Path(mias_dir)
+    if images is None:
+        raise InputError("--coco-json needs --images DIR (the folder its file_name entries are relative to)")
+    from converters.coco import load_coco
+
+    return load_coco(coco_json), Path(images)
+
+
+def select_films(films, splits, split, use_all):
+    from converters.errors import InputError
+    from converters.splits import load_splits, select_split
+
+    if use_all:
+        return films, "all (every film of the folder)", None
+    if splits is None:
+        raise InputError("choose the films: --splits FILE --split test, or --all")
+    film_split = load_splits(splits)
+    return select_split(films, film_split, split), f"{split} patients of {Path(splits).name}", film_split
+
+
+def screen_films(screener, films, root, out, config, progress, write_overlays=True):
+    """Screen films (in order); returns (results by film id, failures)."""
+    from converters.errors import InputError
+    from converters.images import write_png_atomic
+    from screening.report import draw_overlay, overlay_name
+    from tqdm import tqdm
+
+    results, failures = {}, []
+    for film in tqdm(films, desc="screening", unit="film", disable=not progress):
+        try:
+            res = screener.screen_file(root / film.image_path, film.image_path)
+        except InputError as err:
+            failures.append({"file": film.image_path, "error": str(err)})
+            continue
+        results[film.film_id] = res
+        if write_overlays and config.overlays:
+            img = draw_overlay(res.film.image, res.to_json(), res.film.scale, config.score_threshold)
+            write_png_atomic(out / "overlays" / overlay_name(film.image_path), img[..., ::-1].copy())
+    return results, failures
+
+
+def evaluate_command(
+    out: Annotated[Path, typer.Option(help="Output folder: report.json, metrics.json, report.md, plots.")],
+    mias_dir: Annotated[Path | None, typer.Option(help="mini-MIAS folder (Info.txt + films).")] = None,
+    coco_json: Annotated[Path | None, typer.Option(help="COCO detection file (instead of --mias-dir).")] = None,
+    images: Annotated[Path | None, typer.Option(help="Image folder of --coco-json.")] = None,
+    splits: Annotated[Path | None, typer.Option(help="splits.json from mammo convert.")] = None,
+    split: Annotated[str, typer.Option(help="Split to evaluate: test | val | train.")] = "test",
+    all_films: Annotated[bool, typer.Option("--all", help="Evaluate every film of the folder (one you never trained on).")] = False,
+    detector: Annotated[Path | None, typer.Option(help="Detector weights (default: shipped).")] = None,
+    classifier: Annotated[Path | None, typer.Option(help="Classifier weights (default: shipped).")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML with ScreenConfig keys.")] = None,
+    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples of patients.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Screen labelled films and measure detection, grading and film-level verdicts.
+
+    Example:
+        mammo evaluate --mias-dir $MIAS_DIR --splits work/mias-converted/splits.json --split test --out eval-test
+    """
+    import numpy as np
+
+    from converters.atomic import write_json_atomic, write_text_atomic
+    from converters.config import load_config
+    from detector.detection_metrics import evaluate_predictions
+    from screening.evaluate import (
+        film_level_metrics,
+        grading_metrics,
+        predictions_from_report,
+        youden_threshold,
+    )
+    from screening.evaluate_report import metrics_to_markdown, plot_film_roc
+    from screening.pipeline import Screener, ScreenConfig
+    from screening.report import report_document, write_report
+
+    cfg = load_config(ScreenConfig, config, {
+        "detector_weights": str(detector) if detector else None,
+        "classifier_weights": str(classifier) if classifier else None,
+    })
+    films_all, root = load_labelled_films(mias_dir, coco_json, images)
+    films, split_name, film_split = select_films(films_all, splits, split, all_films)
+    screener = Screener(cfg)
+    thresholds = {"abnormal": cfg.abnormal_threshold, "chosen_on": "config (validation patients of the shipped model)" if cfg.abnormal_threshold is not None else None}
+    if film_split is not None and split != "val":
+        val_films = [f for f in films_all if film_split.get(f.film_id) == "val"]
+        if val_films:
+            val_res, _ = screen_films(screener, val_films, root, out / "val", cfg, progress=not quiet, write_overlays=False)
+            labels = [f.is_abnormal for f in val_films if f.film_id in val_res]
+            scores = [val_res[f.film_id].abnormal_score for f in val_films if f.film_id in val_res]
+            thresholds = {"abnormal": youden_threshold(labels, scores), "chosen_on": f"validation patients of {Path(splits).name} (Youden J)"}
+    results, failures = screen_films(screener, films, root, out, cfg, progress=not quiet)
+    cfg_dict = dataclasses.asdict(cfg)
+    doc = report_document([results[f.film_id] for f in films if f.film_id in results], failures, cfg_dict)
+    write_report(out, doc)
+    by_film = {fid: r.to_json() for fid, r in results.items()}
+    preds = predictions_from_report(doc, {f.image_path: f.film_id for f in films})
+    det = evaluate_predictions(films, preds, out_dir=out / "detection", n_resamples=min(n_resamples, 500), seed=seed, split_name=split_name)
+    images_by_film = {fid: r.film.image for fid, r in results.items() if r.film.scale == 1.0}
+    grading = grading_metrics(films, by_film, screener.grader, images_by_film, cfg.score_threshold, n_resamples, seed)
+    film_level = film_level_metrics(films, by_film, thresholds, n_resamples, seed)
+    metrics = {
+        "split": split_name,
+        "films": len(films),
+        "patients": len({f.patient_id for f in films}),
+        "failures": len(failures),
+        "score_threshold": cfg.score_threshold,
+        "detection": det,
+        "grading": grading,
+        "film_level": film_level,
+        "seconds_per_film_median": float(np.median([r.seconds for r in results.values()])) if results else None,
+    }
+    write_json_atomic(out / "metrics.json", metrics)
+    plot_film_roc(films, by_film, out / "film_roc.png", split_name)
+    md = metrics_to_markdown(metrics)
+    write_text_atomic(out / "report.md", md)
+    typer.echo(md)
+    typer.echo(f"wrote {out / 'metrics.json'}, {out / 'report.md'}, {out / 'report.json'}")

@@ -1,0 +1,92 @@
+"""Markdown and plots of ``mammo evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _fmt(est) -> str:
+    if not isinstance(est, dict) or est.get("value") is None:
+        return "n/a"
+    v = est["value"]
+    lo, hi = (est.get("ci95") or [None, None])[:2]
+    if v != v:  # nan
+        return "n/a"
+    if lo is None or hi is None or lo != lo or hi != hi:
+        return f"{v:.3f} (CI n/a)"
+    return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def metrics_to_markdown(m: dict) -> str:
+    det, gr, fl = m["detection"], m["grading"], m["film_level"]
+    lines = [
+        f"# mammo evaluate: {m['split']}",
+        "",
+        f"{m['films']} films of {m['patients']} patients; {m['failures']} unreadable; "
+        f"score threshold {m['score_threshold']}. Every figure: value [bootstrap 95% CI over patients].",
+        "",
+        "| stage | figure | value [95% CI] |",
+        "| --- | --- | --- |",
+    ]
+    coco = det.get("coco", {})
+    for subset in ("all", "mass", "calc"):
+        c = coco.get(subset)
+        if c:
+            lines.append(f"| detection | mAP@0.5 ({subset}) | {_fmt(c.get('map50'))} |")
+            lines.append(f"| detection | mAP@0.5:0.95 ({subset}) | {_fmt(c.get('map50_95'))} |")
+    froc = det.get("froc", {})
+    for subset in ("all", "mass", "calc"):
+        fr = froc.get(subset)
+        if not fr:
+            continue
+        rates = fr.get("fp_per_film", [])
+        sens = fr.get("sensitivity", [])
+        for r, s in zip(rates, sens):
+            if r in (0.5, 1, 1.0, 2, 2.0, 4, 8):
+                lines.append(f"| detection | sensitivity at {r:g} FP/film ({subset}) | {_fmt(s)} |")
+        lines.append(f"| detection | FROC mean sensitivity ({subset}) | {_fmt(fr.get('mean_sensitivity'))} |")
+    lines.append(f"| grading | grade accuracy on found lesions ({gr['found_lesions']} of {gr['located_lesions']} found) | {_fmt(gr['found_lesions_grade_accuracy'])} |")
+    lines.append(f"| grading | classifier accuracy on true lesion crops | {_fmt(gr['true_crop_grade_accuracy'])} |")
+    lines.append(f"| film | normal vs abnormal ROC AUC | {_fmt(fl.get('normal_vs_abnormal_auc'))} |")
+    op = fl.get("operating_point")
+    if op:
+        lines.append(f"| film | sensitivity at threshold {op['abnormal_threshold']:.3f} ({op['chosen_on']}) | {_fmt(op['sensitivity'])} |")
+        lines.append(f"| film | specificity at that threshold | {_fmt(op['specificity'])} |")
+    lines.append(f"| film | benign vs malignant ROC AUC (abnormal films) | {_fmt(fl.get('benign_vs_malignant_auc_abnormal_films'))} |")
+    ref = fl["reference"]
+    lines += [
+        "",
+        f"Reference: {ref['source']}: sensitivity {ref['sensitivity']}, specificity {ref['specificity']}.",
+        f"Hit rule: {det.get('hit_rule', {}).get('description', 'centre inside circle')}.",
+        f"Median seconds per film (read + detect + grade): {m['seconds_per_film_median']:.3f}" if m.get("seconds_per_film_median") else "",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot_film_roc(films, by_film: dict, path: Path, split_name: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+
+    labels = np.array([f.is_abnormal for f in films])
+    scores = np.array([by_film.get(f.film_id, {}).get("abnormal_score", 0.0) for f in films])
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if labels.min() != labels.max():
+        fpr, tpr, _ = roc_curve(labels, scores)
+        ax.plot(fpr, tpr, label="mammoscreen (film abnormal score)")
+    ax.plot([0, 1], [0, 1], ":", color="grey")
+    ax.scatter([1 - 0.889], [0.869], marker="*", s=120, color="red", label="BCSC radiologists")
+    ax.set_xlabel("1 - specificity")
+    ax.set_ylabel("sensitivity")
+    ax.set_title(f"Film level, normal vs abnormal: {split_name}", fontsize=9)
+    ax.legend(loc="lower right", fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name("." + path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)

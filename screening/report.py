@@ -1,0 +1,135 @@
+"""``report.json`` (a contract other tools read), ``report.csv`` and overlay PNGs.
+
+Schema (boxes in ORIGINAL film pixels, origin top-left; ``file`` relative to the folder
+screened)::
+
+    {"films": [{"file": "mdb001.pgm", "width": 1024, "height": 1024,
+                "verdict": "normal|benign|malignant",
+                "detections": [{"xyxy": [x1, y1, x2, y2], "score": 0.0-1.0,
+                                "grade": "normal|benign|malignant",
+                                "probabilities": {"normal": p, "benign": p, "malignant": p}}],
+                "seconds": t}],
+     "config": {...}, "failures": [{"file": ..., "error": ...}]}
+
+Films may carry extra keys (``abnormal_score``, ``malignant_score``, ``note``); readers
+must ignore keys they do not know.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from converters.atomic import write_json_atomic, write_text_atomic
+from converters.errors import InputError
+from converters.records import GRADES
+
+GRADE_COLOURS_BGR = {"normal": (80, 200, 80), "benign": (0, 200, 255), "malignant": (40, 40, 255)}
+
+
+def _fail(msg: str, where) -> None:
+    raise InputError(f"report does not match the schema: {msg}", where)
+
+
+def validate_report(doc, where="report.json") -> dict:
+    """Check a parsed report against the schema above; returns it unchanged."""
+    if not isinstance(doc, dict):
+        _fail("top level must be an object", where)
+    for key, tp in (("films", list), ("config", dict), ("failures", list)):
+        if not isinstance(doc.get(key), tp):
+            _fail(f"'{key}' must be a {tp.__name__}", where)
+    for i, f in enumerate(doc["films"]):
+        at = f"films[{i}]"
+        if not isinstance(f, dict):
+            _fail(f"{at} must be an object", where)
+        if not isinstance(f.get("file"), str) or not f["file"]:
+            _fail(f"{at}.file must be a non-empty string", where)
+        for k in ("width", "height"):
+            if not isinstance(f.get(k), int) or f[k] <= 0:
+                _fail(f"{at}.{k} must be a positive integer", where)
+        if f.get("verdict") not in GRADES:
+            _fail(f"{at}.verdict must be one of {GRADES}", where)
+        if not isinstance(f.get("seconds"), (int, float)) or f["seconds"] < 0:
+            _fail(f"{at}.seconds must be a number >= 0", where)
+        if not isinstance(f.get("detections"), list):
+            _fail(f"{at}.detections must be a list", where)
+        for j, d in enumerate(f["detections"]):
+            dat = f"{at}.detections[{j}]"
+            box = d.get("xyxy") if isinstance(d, dict) else None
+            if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
+                _fail(f"{dat}.xyxy must be 4 numbers", where)
+            x1, y1, x2, y2 = box
+            if not (0 <= x1 <= x2 <= f["width"] and 0 <= y1 <= y2 <= f["height"]):
+                _fail(f"{dat}.xyxy {box} must lie inside the {f['width']}x{f['height']} film with x1<=x2, y1<=y2", where)
+            if not isinstance(d.get("score"), (int, float)) or not 0 <= d["score"] <= 1:
+                _fail(f"{dat}.score must be in [0, 1]", where)
+            if d.get("grade") not in GRADES:
+                _fail(f"{dat}.grade must be one of {GRADES}", where)
+            probs = d.get("probabilities")
+            if not isinstance(probs, dict) or set(probs) != set(GRADES):
+                _fail(f"{dat}.probabilities must have exactly the keys {GRADES}", where)
+            if abs(sum(probs.values()) - 1) > 1e-3:
+                _fail(f"{dat}.probabilities must sum to 1", where)
+    for i, fl in enumerate(doc["failures"]):
+        if not (isinstance(fl, dict) and isinstance(fl.get("file"), str) and isinstance(fl.get("error"), str)):
+            _fail(f"failures[{i}] must have string 'file' and 'error'", where)
+    return doc
+
+
+def load_report(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError("report not found (expected the report.json that mammo screen wrote)", path) from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"not valid JSON at line {err.lineno}", path) from None
+    return validate_report(doc, path)
+
+
+def report_document(results, failures, config: dict) -> dict:
+    return {"films": [r.to_json() for r in results], "config": config, "failures": list(failures)}
+
+
+def write_report(out: Path, doc: dict) -> None:
+    validate_report(doc, out / "report.json")
+    write_json_atomic(out / "report.json", doc)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["file", "verdict", "x1", "y1", "x2", "y2", "score", "grade", "p_normal", "p_benign", "p_malignant"])
+    for f in doc["films"]:
+        for d in f["detections"]:
+            p = d["probabilities"]
+            w.writerow([f["file"], f["verdict"], *d["xyxy"], d["score"], d["grade"], p["normal"], p["benign"], p["malignant"]])
+    write_text_atomic(out / "report.csv", buf.getvalue())
+
+
+def overlay_name(file: str) -> str:
+    return file.replace("/", "__").rsplit(".", 1)[0] + ".png"
+
+
+def draw_overlay(image_u8: np.ndarray, film_json: dict, scale: float, score_threshold: float) -> np.ndarray:
+    """Film with its boxes (score >= threshold) coloured by grade and labelled."""
+    import cv2
+
+    img = cv2.cvtColor(image_u8, cv2.COLOR_GRAY2BGR)
+    thick = max(2, img.shape[0] // 400)
+    font = max(0.5, img.shape[0] / 1600)
+    for d in film_json["detections"]:
+        if d["score"] < score_threshold:
+            continue
+        x1, y1, x2, y2 = (int(round(v * scale)) for v in d["xyxy"])
+        colour = GRADE_COLOURS_BGR[d["grade"]]
+        cv2.rectangle(img, (x1, y1), (x2, y2), colour, thick)
+        label = f"{d['grade']} {d['score']:.2f}"
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font, 1)
+        ty = max(th + 4, y1 - 4)
+        cv2.rectangle(img, (x1, ty - th - 4), (x1 + tw + 4, ty + 2), colour, -1)
+        cv2.putText(img, label, (x1 + 2, ty - 2), cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), 1, cv2.LINE_AA)
+    verdict = f"verdict: {film_json['verdict']}"
+    cv2.putText(img, verdict, (10, int(30 * font * 1.5)), cv2.FONT_HERSHEY_SIMPLEX, font * 1.2, GRADE_COLOURS_BGR[film_json["verdict"]], 2, cv2.LINE_AA)
+    return img
