@@ -51,8 +51,10 @@ class Crops:
     @classmethod
     def empty(cls, out_px: int, class_names) -> "Crops":
         return cls(
-            np.zeros((0, out_px, out_px), np.uint8), np.zeros(0, np.int64), *(np.zeros(0, str) for _ in range(4)),
-            np.zeros(0, np.float64), np.zeros(0, str), np.zeros(0, np.int64), class_names=tuple(class_names),
+            images=np.zeros((0, out_px, out_px), np.uint8), labels=np.zeros(0, np.int64),
+            patient_ids=np.zeros(0, str), film_ids=np.zeros(0, str), kinds=np.zeros(0, str),
+            side_px=np.zeros(0, np.float64), source_ids=np.zeros(0, str), orientation=np.zeros(0, np.int64),
+            class_names=tuple(class_names),
         )
 
     @classmethod

@@ -119,6 +119,7 @@ class _Flat:
         self.film = film[order]
         self.tp_mask = (matched & ~ignore)[:, order].astype(np.float64)
         self.fp_mask = (~matched & ~ignore)[:, order].astype(np.float64)
+        self.any_ignored = bool(ignore.any())
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,8 @@ def evaluate_coco(
     n_gt = len(gt["annotations"])
     if n_gt == 0:
         evals = tuple(ImageEval.empty(0) for _ in films)
-        return CocoEval(subset, float("nan"), float("nan"), 0, len(dets), f"no located {subset} lesions in the ground truth", evals)
+        reason = f"no located {subset} lesions in the ground truth"
+        return CocoEval(subset, float("nan"), float("nan"), 0, len(dets), reason, evals)
     if not dets:
         evals = tuple(ImageEval.empty(int(k)) for k in n_gt_per_film)
         return CocoEval(subset, 0.0, 0.0, n_gt, 0, "no predictions", evals)
@@ -236,7 +238,10 @@ def _accumulate(result: "CocoEval", film_weights: np.ndarray) -> tuple[np.ndarra
     flat = result.flat
     w = film_weights[flat.film]
     tp = np.cumsum(flat.tp_mask * w, axis=1)
-    fp = np.cumsum(flat.fp_mask * w, axis=1)
+    if flat.any_ignored:
+        fp = np.cumsum(flat.fp_mask * w, axis=1)
+    else:  # every detection is a TP or an FP: one cumulative sum fewer
+        fp = np.cumsum(w)[None, :] - tp
     return tp, fp, float(flat.n_gt @ film_weights)
 
 

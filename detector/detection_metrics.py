@@ -241,7 +241,8 @@ def metrics_markdown(metrics: dict) -> str:
         f"- Located lesions: {c['lesions']} ({c['masses']} masses, {c['calcifications']} calcifications, "
         f"{c['other_lesions']} other).",
         f"- Excluded from sensitivity (not locatable): {c['image_level_labels_excluded']} image-level-only "
-        f"label(s); {c['image_level_only_films']} film(s) carry only such labels (they still count for false positives).",
+        f"label(s); {c['image_level_only_films']} film(s) carry only such labels "
+        "(they still count for false positives).",
         f"- 95% CIs: bootstrap over patients, {b['n_resamples']} resamples, seed {b['seed']}.",
         "",
         "| Figure | " + " | ".join(f"{head[s]} (n={metrics['froc'][s]['n_lesions']})" for s in cols) + " |",

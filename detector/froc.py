@@ -156,7 +156,10 @@ def match_film(film: Film, pred, hit_rule: str = "center", iou_threshold: float 
     xyxy, scores = as_arrays(pred, film.film_id)
     hits = hit_matrix(film.lesions, xyxy, hit_rule, iou_threshold)
     any_hit = hits.any(axis=1)
-    hit_scores = np.where(hits, scores[:, None], -np.inf).max(axis=0) if len(scores) else np.full(len(film.lesions), -np.inf)
+    if len(scores):
+        hit_scores = np.where(hits, scores[:, None], -np.inf).max(axis=0)
+    else:
+        hit_scores = np.full(len(film.lesions), -np.inf)
     # Duplicates: predictions hitting only lesions that a higher-scored prediction hit first.
     order = np.argsort(-scores, kind="stable")
     found = np.zeros(len(film.lesions), dtype=bool)

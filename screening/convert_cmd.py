@@ -13,13 +13,13 @@ def convert_command(
     mias_dir: Annotated[Path | None, typer.Option("--mias-dir", help="Folder with Info.txt and mdbNNN.pgm/.png films.")] = None,
     coco_json: Annotated[Path | None, typer.Option("--coco-json", help="A COCO detection file (instead of --mias-dir).")] = None,
     images: Annotated[Path | None, typer.Option("--images", help="Image folder of --coco-json.")] = None,
-    categories: Annotated[str, typer.Option(help="Category scheme: lesion | severity | class.")] = "lesion",
-    film_size: Annotated[int, typer.Option(help="Film size in pixels the MIAS coordinates refer to (square).")] = 1024,
-    seed: Annotated[int, typer.Option(help="Seed of the patient-level split.")] = 0,
-    val_frac: Annotated[float, typer.Option(help="Fraction of patients for validation.")] = 0.1,
-    test_frac: Annotated[float, typer.Option(help="Fraction of patients for test.")] = 0.2,
-    preprocess: Annotated[bool, typer.Option("--preprocess/--no-preprocess", help="Segment, mirror and crop the breast for the YOLO images.")] = True,
-    imgsz: Annotated[int, typer.Option(help="Longer side of the YOLO images, pixels.")] = 640,
+    categories: Annotated[str | None, typer.Option(help="Category scheme: lesion | severity | class [default: lesion].")] = None,
+    film_size: Annotated[int | None, typer.Option(help="Film size in pixels the MIAS coordinates refer to (square) [default: 1024].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the patient-level split [default: 0].")] = None,
+    val_frac: Annotated[float | None, typer.Option(help="Fraction of patients for validation [default: 0.1].")] = None,
+    test_frac: Annotated[float | None, typer.Option(help="Fraction of patients for test [default: 0.2].")] = None,
+    preprocess: Annotated[bool | None, typer.Option("--preprocess/--no-preprocess", help="Segment, mirror and crop the breast for the YOLO images [default: on].")] = None,
+    imgsz: Annotated[int | None, typer.Option(help="Longer side of the YOLO images, pixels [default: 640].")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML with ConvertConfig keys (flags override it).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
@@ -40,7 +40,7 @@ def convert_command(
         config,
         {"categories": categories, "film_size": film_size, "seed": seed, "val_frac": val_frac, "test_frac": test_frac, "preprocess": preprocess},
     )
-    if config is None or imgsz != 640:
+    if imgsz is not None:
         cfg.preprocessing = PreprocessConfig(**{**cfg.preprocessing.__dict__, "imgsz": imgsz})
     if mias_dir is not None:
         source = load_mias_set(mias_dir, cfg.film_size)

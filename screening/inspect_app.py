@@ -299,11 +299,16 @@ class _Stop(Exception):
 
 
 def serve_until_interrupted(server: AppServer, urls: dict[str, str], echo=print) -> None:
-    """Print ``urls`` and block until Ctrl-C or SIGTERM (or the server dies); then stop it."""
-    def on_term(signum, frame):
+    """Print ``urls`` and block until Ctrl-C, SIGTERM or SIGHUP (or the server dies); then stop it.
+
+    Must run in the main thread (it installs signal handlers, restored on return).
+    """
+    def on_signal(signum, frame):
         raise _Stop()
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    # Handled explicitly: a shell starting us in the background may have set SIGINT to "ignore".
+    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, on_signal) for sig in stop_signals}
     try:
         for label, url in urls.items():
             echo(f"{label}: {url}")
@@ -315,5 +320,10 @@ def serve_until_interrupted(server: AppServer, urls: dict[str, str], echo=print)
     except (KeyboardInterrupt, _Stop):
         echo("Stopping the FiftyOne App ...")
     finally:
-        server.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig in stop_signals:  # a second Ctrl-C must not cut the clean-up short
+            signal.signal(sig, lambda *_: None)
+        try:
+            server.stop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

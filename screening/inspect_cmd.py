@@ -104,5 +104,5 @@ def _build_and_serve(inspections, mias_dir, name, launch, port, address, iou, db
             return
         if address not in _LOOPBACK:
             typer.echo(f"warning: serving on {address}: anyone who can reach this machine can see the films", err=True)
-        server = AppServer(db.uri, port=port, address=address).start()
+        server = AppServer(db.uri, port=port, address=address, log_path=db.db_dir / "log" / "app.log").start()
         serve_until_interrupted(server, urls, echo=typer.echo)

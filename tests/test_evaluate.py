@@ -1,0 +1,41 @@
+import json
+
+import numpy as np
+import pytest
+
+from phantoms import small_mias
+from test_screening import BlobDetector, MalignantIfBigGrader
+
+
+@pytest.fixture
+def stub_models(monkeypatch):
+    import screening.pipeline as pipeline
+
+    def fake_init(self, config=None, detector=None, grader=None):
+        self.config = config or pipeline.ScreenConfig()
+        self.detector = BlobDetector()
+        self.grader = MalignantIfBigGrader()
+
+    monkeypatch.setattr(pipeline.Screener, "__init__", fake_init)
+
+
+def test_evaluate_on_phantoms_with_a_perfect_detector(tmp_path, stub_models, capsys):
+    from screening.cli import main
+
+    # MIAS labels refer to 1024 px films, so the phantoms are drawn at that size.
+    src = small_mias(tmp_path / "mias1024", size=1024)
+    out = tmp_path / "eval"
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--mias-dir", str(src), "--all", "--out", str(out), "--quiet", "--n-resamples", "50"])
+    assert exc.value.code in (0, None)
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["films"] == 10 and m["patients"] == 5
+    froc = m["detection"]["froc"]["all"]
+    assert froc["mean_sensitivity"]["value"] == pytest.approx(1.0)
+    assert m["detection"]["coco"]["all"]["map50"]["value"] == pytest.approx(1.0, abs=0.02)
+    assert m["film_level"]["normal_vs_abnormal_auc"]["value"] > 0.8  # the image-level-only film has no box
+    assert m["grading"]["found_lesions"] == m["grading"]["located_lesions"] == 6
+    for name in ("report.json", "report.md", "film_roc.png", "detection/froc.png"):
+        assert (out / name).is_file(), name
+    md = (out / "report.md").read_text()
+    assert "95% CI" in md and "mAP@0.5" in md and "BCSC" in md
