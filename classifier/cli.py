@@ -79,5 +79,24 @@ def evaluate(
                f"[{report['accuracy']['ci95'][0]:.3f}, {report['accuracy']['ci95'][1]:.3f}] -> {out / 'metrics.json'}")
 
 
+@app.command("cv-report")
+def cv_report(
+    runs: Annotated[list[Path], typer.Option(help="Fold run folders (repeat the option), folds 0..k-1.")],
+    mias_dir: Annotated[Path, typer.Option(help="The mini-MIAS folder the folds were trained on.")],
+    out: Annotated[Path, typer.Option(help="Output folder for the pooled cross-validation report.")],
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 1000,
+) -> None:
+    """Pool k patient-fold runs into one cross-validated report (CI over patients).
+
+    Example: ``mammo classifier cv-report --runs runs/cv0 --runs runs/cv1 --runs runs/cv2 --runs runs/cv3 --runs runs/cv4 --mias-dir ../shared/data/mias --out runs/cv``
+    """
+    from classifier.cv import aggregate_cv
+
+    summary = aggregate_cv(runs, mias_dir, out, n_bootstrap)
+    r = summary["pooled"]["cnn"]
+    typer.echo(f"{summary['k']}-fold CV, {summary['n_crops']} crops: accuracy {r['accuracy']['value']:.3f} "
+               f"[{r['accuracy']['ci95'][0]:.3f}, {r['accuracy']['ci95'][1]:.3f}] -> {out / 'cv_summary.md'}")
+
+
 if __name__ == "__main__":
     app()

@@ -10,7 +10,6 @@ was expected, or a size other than the labels assume. DICOM is read by
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -125,9 +124,10 @@ def write_png_atomic(path: str | Path, image: np.ndarray) -> None:
     """Write an 8-bit grayscale PNG through a temporary file and a rename."""
     from PIL import Image
 
+    from converters.atomic import temp_file_beside
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
+    fd, tmp = temp_file_beside(path)
     os.close(fd)
     try:
         Image.fromarray(image).save(tmp, format="PNG")

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from converters.errors import look_up_option
+from converters.errors import InputError, look_up_option
 from converters.records import Film
 from detector.froc import SUBSETS, as_arrays, check_predictions, in_subset
 
@@ -176,6 +176,8 @@ def evaluate_coco(
         InputError: unknown subset or film ids, malformed predictions.
     """
     look_up_option(subset, SUBSETS, "lesion subset")
+    if int(max_dets) < 1:
+        raise InputError(f"max_dets must be >= 1 (boxes scored per film), got {max_dets}")
     check_predictions(films, predictions)
     gt = coco_ground_truth(films, subset)
     dets = coco_detections(films, predictions)
@@ -198,7 +200,7 @@ def evaluate_coco(
         coco_gt.createIndex()
         coco_dt = coco_gt.loadRes(dets)
         ev = COCOeval(coco_gt, coco_dt, iouType="bbox")
-        ev.params.maxDets = [1, 10, int(max_dets)]
+        ev.params.maxDets = [1, min(10, int(max_dets)), int(max_dets)]
         ev.evaluate()
         ev.accumulate()
         if verbose:

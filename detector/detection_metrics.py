@@ -118,6 +118,8 @@ def evaluate_predictions(
     look_up_option(hit_rule, HIT_RULES, "hit rule")
     if n_resamples < 0:
         raise InputError(f"n_resamples must be >= 0, got {n_resamples}")
+    if max_dets < 1:
+        raise InputError(f"max_dets must be >= 1 (boxes scored per film by COCO mAP), got {max_dets}")
     if not films:
         raise InputError("no films to evaluate (expected at least one ground-truth film)")
     matches = match_predictions(films, predictions, hit_rule, iou_threshold)

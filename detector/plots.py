@@ -7,7 +7,6 @@ font only (nothing downloaded). Files are written through a temporary name and a
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -28,9 +27,10 @@ def _new_figure(size_in=(6.0, 4.5)):
 
 def save_figure_atomic(fig, path: str | Path) -> Path:
     """Save a matplotlib Figure as PNG through a temporary file and a rename."""
+    from converters.atomic import temp_file_beside
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp.png")
+    fd, tmp = temp_file_beside(path, suffix=".tmp.png")
     os.close(fd)
     try:
         fig.savefig(tmp, format="png")

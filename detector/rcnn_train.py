@@ -135,7 +135,7 @@ def train_on_samples(backend: str, samples: list[Sample], cfg: RcnnConfig, out: 
             torch.nn.utils.clip_grad_norm_(params, 10.0)
             optimizer.step()
             step += 1
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             comp = ";".join(f"{k}={float(v):.4f}" for k, v in parts.items())
             lines.append(f"{epoch + 1},{step},{lr:.6f},{float(loss):.5f},{comp}")
             bar.set_postfix(loss=f"{float(loss):.3f}")

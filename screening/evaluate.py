@@ -135,6 +135,14 @@ def film_level_metrics(films: list[Film], doc_by_film: dict, thresholds: dict, n
             "sensitivity": se.as_dict(),
             "specificity": sp.as_dict(),
         }
+    flagged = np.array([doc_by_film.get(f.film_id, {}).get("verdict", "normal") != "normal" for f in films])
+    se = bootstrap_over_patients(pids, lambda i: sens_spec(abn[i], flagged[i], 0.5)[0], n_resamples, seed)
+    sp = bootstrap_over_patients(pids, lambda i: sens_spec(abn[i], flagged[i], 0.5)[1], n_resamples, seed)
+    out["verdict_point"] = {
+        "rule": "film flagged when its verdict is not normal (a detection >= score_threshold graded benign or malignant)",
+        "sensitivity": se.as_dict(),
+        "specificity": sp.as_dict(),
+    }
     ab_idx = np.flatnonzero(abn)
     if ab_idx.size:
         sub_p = [pids[i] for i in ab_idx]

@@ -54,6 +54,10 @@ def metrics_to_markdown(m: dict) -> str:
     if op:
         lines.append(f"| film | sensitivity at threshold {op['abnormal_threshold']:.3f} ({op['chosen_on']}) | {_fmt(op['sensitivity'])} |")
         lines.append(f"| film | specificity at that threshold | {_fmt(op['specificity'])} |")
+    vp = fl.get("verdict_point")
+    if vp:
+        lines.append(f"| film | sensitivity of the verdict (not normal) | {_fmt(vp['sensitivity'])} |")
+        lines.append(f"| film | specificity of the verdict | {_fmt(vp['specificity'])} |")
     lines.append(f"| film | benign vs malignant ROC AUC (abnormal films) | {_fmt(fl.get('benign_vs_malignant_auc_abnormal_films'))} |")
     ref = fl["reference"]
     lines += [
@@ -66,16 +70,16 @@ def metrics_to_markdown(m: dict) -> str:
 
 
 def plot_film_roc(films, by_film: dict, path: Path, split_name: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """ROC of the film abnormal score, with the BCSC radiologist point (PNG)."""
+    from matplotlib.figure import Figure
     from sklearn.metrics import roc_curve
 
+    from detector.plots import save_figure_atomic
 
     labels = np.array([f.is_abnormal for f in films])
     scores = np.array([by_film.get(f.film_id, {}).get("abnormal_score", 0.0) for f in films])
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig = Figure(figsize=(5, 5), dpi=110)
+    ax = fig.add_subplot(1, 1, 1)
     if labels.min() != labels.max():
         fpr, tpr, _ = roc_curve(labels, scores)
         ax.plot(fpr, tpr, label="mammoscreen (film abnormal score)")
@@ -85,8 +89,4 @@ def plot_film_roc(films, by_film: dict, path: Path, split_name: str) -> None:
     ax.set_ylabel("sensitivity")
     ax.set_title(f"Film level, normal vs abnormal: {split_name}", fontsize=9)
     ax.legend(loc="lower right", fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name("." + path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure_atomic(fig, path)

@@ -77,19 +77,20 @@ def render_crop(image_u8: np.ndarray, item: GalleryItem, min_crop_px: int = 128)
     left, top, right, bottom = crop_xyxy(item.xyxy, (w, h), min_crop_px)
     rgb = Image.fromarray(image_u8[top:bottom, left:right]).convert("RGB")
     draw = ImageDraw.Draw(rgb)
+    thin, thick = max(1, (right - left) // 256), max(3, (right - left) // 64)  # readable once scaled to 220 px
 
     def shift(b):
         return (b[0] - left, b[1] - top, b[2] - left - 1, b[3] - top - 1)  # PIL boxes are inclusive
 
     for lesion in item.insp.film.lesions:
-        width = 3 if lesion.xyxy == item.xyxy else 1
+        width = thick if lesion.xyxy == item.xyxy else thin
         if lesion.center_xy is not None:
             (cx, cy), r = lesion.center_xy, lesion.radius_px
             draw.ellipse((cx - r - left, cy - r - top, cx + r - left, cy + r - top), outline=GT_RGB, width=width)
         else:
             draw.rectangle(shift(lesion.xyxy), outline=GT_RGB, width=width)
     for det in item.insp.detections:
-        draw.rectangle(shift(det.xyxy), outline=PRED_RGB, width=3 if det.xyxy == item.xyxy else 1)
+        draw.rectangle(shift(det.xyxy), outline=PRED_RGB, width=thick if det.xyxy == item.xyxy else thin)
     return np.asarray(rgb)
 
 

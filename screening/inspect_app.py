@@ -138,7 +138,8 @@ class MongoDatabase:
         except (OSError, ValueError, KeyError, TypeError):
             return None
         try:
-            alive = "mongod" in psutil.Process(pid).name()
+            proc = psutil.Process(pid)
+            alive = "mongod" in proc.name() and str(self.db_dir) in proc.cmdline()
         except psutil.Error:
             alive = False
         return port if alive and _port_open("127.0.0.1", port) else None

@@ -347,6 +347,8 @@ def test_outputs_written_and_markdown_states_everything(tmp_path):
     [
         ({"hit_rule": "centre"}, {}, "did you mean 'center'"),
         ({"iou_threshold": 0.0}, {}, "iou_threshold"),
+        ({"max_dets": 0}, {}, "max_dets"),
+        ({"n_resamples": -1}, {}, "n_resamples"),
         ({}, {"nope": Pred(np.zeros((1, 4)), np.ones(1))}, "not in the ground truth"),
         ({}, {"a": Pred(np.zeros((2, 3)), np.ones(2))}, r"shape \(N, 4\)"),
         ({}, {"a": Pred(np.zeros((2, 4)), np.ones(3))}, r"scores must have shape \(2,\)"),
@@ -356,7 +358,7 @@ def test_outputs_written_and_markdown_states_everything(tmp_path):
 def test_bad_input_raises_input_error(kwargs, preds, match):
     films = [film("a", "p1", [circle(60, 60, 15)])]
     with pytest.raises(InputError, match=match):
-        evaluate_predictions(films, preds, n_resamples=0, **kwargs)
+        evaluate_predictions(films, preds, **{"n_resamples": 0, **kwargs})
 
 
 def test_duplicate_film_ids_raise():
