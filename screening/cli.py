@@ -6,6 +6,8 @@ import sys
 
 import typer
 
+from classifier.cli import app as classifier_app
+from detector.cli import app as detector_app
 from screening.convert_cmd import convert_command
 from screening.evaluate_cmd import evaluate_command
 from screening.screen_cmd import demo_command, screen_command
@@ -31,6 +33,11 @@ def build_app() -> typer.Typer:
     app.command("screen")(screen_command)
     app.command("evaluate")(evaluate_command)
     app.command("convert")(convert_command)
+    app.add_typer(detector_app, name="detector")
+    app.add_typer(classifier_app, name="classifier")
+    from screening.inspect_cmd import inspect_command
+
+    app.command("inspect")(inspect_command)
     return app
 
 

@@ -156,6 +156,25 @@ def test_match_report_counts_unlabelled_and_applies_both_rules(inspections):
     assert by_id["mdb006"].n_mistakes == 0
 
 
+@pytest.mark.parametrize("grades_scores, severity, misgraded, pred_misgraded", [
+    ([("malignant", 0.9), ("benign", 0.5)], "malignant", False, [False, False]),  # the best-scoring one grades
+    ([("benign", 0.9), ("malignant", 0.5)], "malignant", True, [True, False]),
+    ([("benign", 0.9)], None, False, [False]),  # unknown severity: never misgraded
+])
+def test_best_hitting_prediction_decides_the_grade(grades_scores, severity, misgraded, pred_misgraded):
+    from converters.records import Film, Lesion
+    from screening.inspect import ReportDetection, ReportFilm
+
+    lesion = Lesion((100, 100, 140, 150), "MASS", severity)  # a box-only lesion (COCO-like source)
+    film = Film("f1", "f1.png", 256, 256, "p1", lesions=(lesion,), source="coco")
+    dets = tuple(ReportDetection((105 + k, 110, 135, 140), s, g, {}) for k, (g, s) in enumerate(grades_scores))
+    dets += (ReportDetection((0, 0, 10, 10), 0.99, "benign", {}),)  # centre (5, 5): outside the box
+    out = inspect_film(film, ReportFilm("f1.png", 256, 256, "benign", dets))
+    assert out.lesion_hit == [True] and out.lesion_misgraded == [misgraded]
+    assert out.pred_hit == [True] * len(grades_scores) + [False]
+    assert out.pred_misgraded == pred_misgraded + [False]
+
+
 def test_min_score_drops_low_detections(synthetic):
     mias, report = synthetic
     insp, _ = match_report(load_mias(mias).films, load_report(report), min_score=0.65)

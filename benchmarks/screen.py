@@ -1,0 +1,80 @@
+"""`mammo screen` speed against a bare ultralytics predict of the same weights, in one run.
+
+Prints the median seconds per film of (a) the full pipeline (read, preprocess, detect,
+crop, grade) and (b) ultralytics' own ``YOLO.predict`` on the same films with the same
+weights (rebuilt from the model YAML, loaded from the shipped safetensors), their ratio
+(target <= 1.3), and the peak resident memory of this process (target <= 2 GB).
+
+Usage:
+    MIAS_DIR=../shared/data/mias python benchmarks/screen.py [--films 20] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def films_to_time(n: int) -> list[Path]:
+    mias = os.environ.get("MIAS_DIR")
+    folder = Path(mias) if mias else Path(__file__).resolve().parents[1] / "data" / "sample"
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".pgm", ".png"))
+    return files[:n]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--films", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=2)
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from detector.api import default_weights_path
+    from detector.offline import import_ultralytics
+    from detector.weights_io import read_weights
+    from screening.pipeline import Screener, ScreenConfig
+    from screening.readers import read_film
+
+    files = films_to_time(args.films)
+    if not files:
+        sys.exit("no films found (set MIAS_DIR)")
+    screener = Screener(ScreenConfig())
+    for f in files[: args.warmup]:
+        screener.screen_file(f)
+    pipe = []
+    for f in files:
+        t0 = time.perf_counter()
+        screener.screen_file(f)
+        pipe.append(time.perf_counter() - t0)
+
+    ultralytics = import_ultralytics()
+    state, meta = read_weights(default_weights_path())
+    yolo = ultralytics.YOLO(meta["model_yaml"], task="detect")
+    yolo.model.load_state_dict(state, strict=False)
+    images = [np.stack([read_film(f).image] * 3, axis=-1) for f in files]
+    for img in images[: args.warmup]:
+        yolo.predict(img, imgsz=int(meta["imgsz"]), conf=0.01, verbose=False, device="cpu")
+    bare = []
+    for img in images:
+        t0 = time.perf_counter()
+        yolo.predict(img, imgsz=int(meta["imgsz"]), conf=0.01, verbose=False, device="cpu")
+        bare.append(time.perf_counter() - t0)
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    mp, mb = float(np.median(pipe)), float(np.median(bare))
+    print(f"films timed: {len(files)} ({files[0].parent}), torch threads {args.threads}, {os.cpu_count()} cores")
+    print(f"mammo screen pipeline (read+preprocess+detect+grade): median {mp:.3f} s per film (target <= 0.5)")
+    print(f"bare ultralytics YOLO.predict, same weights, on the film: median {mb:.3f} s per film")
+    print(f"ratio pipeline / bare: {mp / mb:.2f} (target <= 1.3)")
+    print(f"peak resident memory of this process: {peak_gb:.2f} GB (target <= 2)")
+
+
+if __name__ == "__main__":
+    main()
