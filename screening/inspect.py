@@ -72,6 +72,24 @@ class ReportFilm:
         return Path(self.file.replace("\\", "/")).stem
 
 
+@dataclass(frozen=True)
+class Report:
+    """A validated ``report.json``: its films and the screening config it was made with."""
+
+    films: tuple[ReportFilm, ...]
+    config: dict
+
+    @property
+    def score_threshold(self) -> float | None:
+        """The pipeline's operating threshold (``config.score_threshold``), if recorded.
+
+        ``mammo screen`` also keeps weaker detections in the report (down to
+        ``report_min_score``); the verdicts only count those at or above this threshold.
+        """
+        value = self.config.get("score_threshold")
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def _need(obj, key, kind, where, path):
     if not isinstance(obj, dict) or key not in obj:
         raise InputError(f"{where}: missing key {key!r} (see the report.json schema of mammo screen)", path)
@@ -89,8 +107,8 @@ def _grade(value, where, path) -> str:
     return value
 
 
-def parse_report(obj: dict, path: str | Path = "report.json") -> list[ReportFilm]:
-    """Validate a decoded ``report.json`` (pure) and return its films.
+def parse_report(obj: dict, path: str | Path = "report.json") -> Report:
+    """Validate a decoded ``report.json`` (pure) and return its films and config.
 
     Raises:
         InputError: naming the file and the JSON location (``films[3].detections[0].xyxy``).
@@ -126,10 +144,13 @@ def parse_report(obj: dict, path: str | Path = "report.json") -> list[ReportFilm
                              "expected one entry per film", path)
         seen[film.stem] = i
         films.append(film)
-    return films
+    config = obj.get("config", {})
+    if not isinstance(config, dict):
+        raise InputError(f"report.config: expected an object, got {config!r}", path)
+    return Report(tuple(films), config)
 
 
-def load_report(path: str | Path) -> list[ReportFilm]:
+def load_report(path: str | Path) -> Report:
     """Read and validate ``report.json``."""
     path = Path(path)
     if not path.is_file():
@@ -138,7 +159,9 @@ def load_report(path: str | Path) -> list[ReportFilm]:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise InputError(f"not valid JSON ({err.msg})", path, err.lineno) from None
-    return parse_report(obj, path)
+    from screening.report import validate_report
+
+    return parse_report(validate_report(obj, path), path)
 
 
 # ----------------------------------------------------------------------------- matching
@@ -202,8 +225,13 @@ def inspect_film(film: Film, report: ReportFilm, min_score: float = 0.0) -> Film
     return out
 
 
-def match_report(films: list[Film], report: list[ReportFilm], min_score: float = 0.0) -> tuple[list[FilmInspection], list[str]]:
+def match_report(films: list[Film], report, min_score: float = 0.0) -> tuple[list[FilmInspection], list[str]]:
     """Pair report entries with labelled films by stem == ``film_id``.
+
+    Args:
+        films: labelled films (MIAS today; any :class:`Film` source works).
+        report: a :class:`Report` or its films.
+        min_score: detections scoring below this are left out (see :attr:`Report.score_threshold`).
 
     Returns:
         ``(inspections, unlabelled)``: one :class:`FilmInspection` per matched film, in
@@ -212,6 +240,7 @@ def match_report(films: list[Film], report: list[ReportFilm], min_score: float =
     Raises:
         InputError: when no report film matches a labelled film.
     """
+    report = report.films if isinstance(report, Report) else tuple(report)
     by_id = {f.film_id: f for f in films}
     inspections, unlabelled = [], []
     for entry in report:
@@ -318,7 +347,7 @@ def saved_view_stages(dataset):
 
 
 def build_dataset(inspections: list[FilmInspection], name: str, filepaths: dict[str, Path], iou: float = 0.5,
-                  progress: bool = False):
+                  progress: bool = False, info: dict | None = None):
     """Create (or replace) the persistent dataset ``name``; returns it.
 
     The new dataset is filled under a temporary name and renamed into place, so a rebuild
@@ -330,6 +359,7 @@ def build_dataset(inspections: list[FilmInspection], name: str, filepaths: dict[
         filepaths: ``film_id -> image the App shows`` (see :func:`browser_image`).
         iou: IoU threshold of ``evaluate_detections`` (eval key ``eval``).
         progress: show FiftyOne's progress bars.
+        info: extra JSON-ready facts stored in ``dataset.info`` (report path, config, min score).
     """
     import fiftyone as fo
 
@@ -343,7 +373,8 @@ def build_dataset(inspections: list[FilmInspection], name: str, filepaths: dict[
         ds.add_samples([to_sample(i, filepaths[i.film.film_id]) for i in inspections], progress=progress)
         ds.evaluate_detections("predictions", gt_field="ground_truth", eval_key="eval", iou=iou,
                                classwise=False, progress=progress)
-        ds.info = {"iou": iou, "hit_rule": "predicted box centre inside the labelled circle (Lesion.contains_point)"}
+        ds.info = {**(info or {}), "iou": iou,
+                   "hit_rule": "predicted box centre inside the labelled circle (Lesion.contains_point)"}
         ds.save()
         if fo.dataset_exists(name):
             fo.delete_dataset(name)

@@ -181,6 +181,9 @@ class MongoDatabase:
         if self.proc is not None and self.owned:
             _stop_process_group(self.proc, timeout_s=20.0)
             (self.db_dir / _STATE_FILE).unlink(missing_ok=True)
+            fo = sys.modules.get("fiftyone")
+            if fo is not None and self.port is not None and fo.config.database_uri == self.uri:
+                fo.config.database_uri = None  # do not leave FiftyOne pointing at a stopped database
         self.proc = None
 
     def __enter__(self) -> "MongoDatabase":

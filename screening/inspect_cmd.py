@@ -30,9 +30,9 @@ def inspect_command(
     port: Annotated[int, typer.Option("--port", help="App port.")] = DEFAULT_PORT,
     address: Annotated[str, typer.Option("--address", help="App address; loopback unless you mean to share the films.")] = DEFAULT_ADDRESS,
     iou: Annotated[float, typer.Option("--iou", help="IoU threshold of FiftyOne's evaluate_detections (eval key 'eval').")] = 0.5,
-    min_score: Annotated[float, typer.Option("--min-score", help="Ignore report detections scoring below this (default: keep all).")] = 0.0,
-    db_dir: Annotated[Optional[Path], typer.Option("--db-dir", envvar="MAMMO_FIFTYONE_DB_DIR", help="FiftyOne database folder [default: ~/.cache/mammoscreen/fiftyone-db].")] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Where PNG copies of PGM films are written once [default: ~/.cache/mammoscreen/film-png].")] = None,
+    min_score: Annotated[Optional[float], typer.Option("--min-score", help="Ignore report detections scoring below this (default: the report's config.score_threshold, else keep all).")] = None,
+    db_dir: Annotated[Optional[Path], typer.Option("--db-dir", envvar="MAMMO_FIFTYONE_DB_DIR", help="FiftyOne database folder (default: ~/.cache/mammoscreen/fiftyone-db).")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Where PNG copies of PGM films are written once (default: ~/.cache/mammoscreen/film-png).")] = None,
     export_gallery: Annotated[Optional[Path], typer.Option("--export-gallery", help="Also write a static HTML gallery of the mistakes to this folder.")] = None,
     dataset: Annotated[bool, typer.Option("--dataset/--no-dataset", help="Build the FiftyOne dataset (--no-dataset: gallery only, no database).")] = True,
 ) -> None:
@@ -60,9 +60,16 @@ def inspect_command(
     if not 0 < iou <= 1:
         raise InputError(f"--iou must be in (0, 1], got {iou}")
     films = load_mias(mias_dir).films
-    inspections, unlabelled = match_report(films, load_report(report), min_score=min_score)
+    screened = load_report(report)
+    if min_score is None:
+        min_score = screened.score_threshold if screened.score_threshold is not None else 0.0
+    if not 0 <= min_score <= 1:
+        raise InputError(f"--min-score must be in [0, 1], got {min_score}")
+    inspections, unlabelled = match_report(films, screened, min_score=min_score)
     typer.echo(f"{len(inspections)} films matched between {report} and {mias_dir}"
-               + (f"; {len(unlabelled)} report films without labels skipped (e.g. {unlabelled[0]})" if unlabelled else ""))
+               + (f"; {len(unlabelled)} report films without labels skipped (e.g. {unlabelled[0]})" if unlabelled else "")
+               + f"; detections with score >= {min_score:g} count")
+    info = {"report": str(Path(report).resolve()), "report_config": screened.config, "min_score": min_score}
 
     if export_gallery is not None:
         from screening.gallery import export_gallery as write_gallery
@@ -70,11 +77,11 @@ def inspect_command(
         page = write_gallery(inspections, mias_dir, export_gallery)
         typer.echo(f"gallery: {page}")
     if dataset:
-        _build_and_serve(inspections, mias_dir, name, launch, port, address, iou,
+        _build_and_serve(inspections, info, mias_dir, name, launch, port, address, iou,
                          Path(db_dir) if db_dir else default_db_dir(), Path(cache_dir) if cache_dir else default_cache_dir())
 
 
-def _build_and_serve(inspections, mias_dir, name, launch, port, address, iou, db_dir, cache_dir) -> None:
+def _build_and_serve(inspections, info, mias_dir, name, launch, port, address, iou, db_dir, cache_dir) -> None:
     from tqdm import tqdm
 
     from screening.inspect import SAVED_VIEWS, browser_image, build_dataset, summarize, view_slug
@@ -84,7 +91,7 @@ def _build_and_serve(inspections, mias_dir, name, launch, port, address, iou, db
                  for i in tqdm(inspections, desc="films for the App", unit="film")}
     with MongoDatabase(db_dir) as db:
         use_fiftyone_database(db.uri)
-        ds = build_dataset(inspections, name, filepaths, iou=iou, progress=True)
+        ds = build_dataset(inspections, name, filepaths, iou=iou, progress=True, info=info)
         s = summarize(ds, inspections)
         typer.echo(
             f"dataset {name!r} in {db.db_dir}: {s['films']} films, {s['lesions']} labelled lesions, "

@@ -74,13 +74,22 @@ def test_mass_subset_is_two_class_without_normals(films_cache):
 
 
 def test_background_rule_drops_and_counts(films_cache):
+    from classifier.data import cut_crops
+    from converters.records import Lesion
+
     films, cache = films_cache
-    ds = build_dataset(films, cache, ClassifierConfig(max_background_frac=0.0, normals_per_normal_film=0))
-    n_dropped = sum(c["lesions_dropped_background"] for c in ds.counts.values())
-    n_kept = sum(c["lesions_kept"] for c in ds.counts.values())
-    n_lesions = sum(len(f.lesions) for f in films)
-    assert n_dropped + n_kept == n_lesions
-    assert n_dropped > 0  # a zero tolerance drops crops whose square corners leave the breast
+    film = next(f for f in films if f.side == "left" and not f.lesions)
+    # The phantom breast is an ellipse from x=0 with semi-axis 0.6 * 1024: (614, 512) is its edge.
+    edge = Lesion.from_circle((614, 512), 40, (1024, 1024), "CIRC", "benign")
+    inside = Lesion.from_circle((300, 512), 40, (1024, 1024), "CIRC", "malignant")
+    counts: dict = {}
+    cfg = ClassifierConfig(max_background_frac=0.3, normals_per_abnormal_film=0)
+    crops = cut_crops([film.with_lesions([edge, inside])], cache, cfg, np.array([80.0]), counts)
+    assert counts["lesions_dropped_background"] == 1 and counts["lesions_kept"] == 1
+    assert crops.labels.tolist() == [2]
+    counts = {}
+    cut_crops([film.with_lesions([edge, inside])], cache, ClassifierConfig(max_background_frac=0.6), np.array([80.0]), counts)
+    assert counts["lesions_dropped_background"] == 0 and counts["lesions_kept"] == 2
 
 
 def test_bad_option_is_input_error():

@@ -62,12 +62,13 @@ def synthetic_report() -> dict:
             # both lesions missed, nothing found -> verdict benign-as-normal
             {"file": "mdb005.pgm", "width": SIZE, "height": SIZE, "verdict": "normal", "seconds": 0.2,
              "detections": []},
+            # a weak box kept in the report below the operating threshold: not counted by default
             {"file": "mdb006.pgm", "width": SIZE, "height": SIZE, "verdict": "normal", "seconds": 0.2,
-             "detections": []},
+             "detections": [_det([500, 500, 540, 540], 0.1, "benign")]},
             {"file": "extra_film.png", "width": SIZE, "height": SIZE, "verdict": "normal", "seconds": 0.2,
              "detections": []},
         ],
-        "config": {"score_threshold": 0.25},
+        "config": {"score_threshold": 0.25, "report_min_score": 0.05},
         "failures": [],
     }
 
@@ -101,7 +102,8 @@ def synthetic(tmp_path_factory):
 @pytest.fixture(scope="module")
 def inspections(synthetic):
     mias, report = synthetic
-    return match_report(load_mias(mias).films, load_report(report))
+    screened = load_report(report)
+    return match_report(load_mias(mias).films, screened, min_score=screened.score_threshold)
 
 
 # ----------------------------------------------------------------------------- pure parts
@@ -128,11 +130,13 @@ def test_parse_report_rejects_bad_input_with_location(obj, where):
 
 
 def test_parse_report_accepts_the_schema_and_empty_films():
-    films = parse_report(synthetic_report())
+    report = parse_report(synthetic_report())
+    films = report.films
     assert [f.stem for f in films][:4] == ["mdb001", "mdb002", "mdb003", "mdb004"]
     assert films[0].detections[0].xyxy == tuple(float(v) for v in _box(300, 700, 40))
     assert films[4].detections == ()
-    assert parse_report({"films": []}) == []
+    assert report.score_threshold == 0.25
+    assert parse_report({"films": []}).films == () and parse_report({"films": []}).score_threshold is None
 
 
 def test_load_report_names_line_of_broken_json(tmp_path):
@@ -181,6 +185,8 @@ def test_min_score_drops_low_detections(synthetic):
     by_id = {i.film.film_id: i for i in insp}
     assert by_id["mdb004"].detections == () and by_id["mdb004"].n_missed == 2
     assert len(by_id["mdb003"].detections) == 1
+    keep_all, _ = match_report(load_mias(mias).films, load_report(report), min_score=0.0)
+    assert {i.film.film_id: i.n_false_alarms for i in keep_all}["mdb006"] == 1
 
 
 def test_size_mismatch_is_an_input_error(synthetic):
@@ -247,6 +253,24 @@ def dataset(fo_db, inspections, synthetic, tmp_path_factory):
     cache = tmp_path_factory.mktemp("png")
     paths = {i.film.film_id: browser_image(i.film, mias, cache) for i in insp}
     return build_dataset(insp, "mammo-test", paths, iou=0.5)
+
+
+def test_second_user_of_a_folder_reuses_its_mongod_and_only_the_owner_stops_it(tmp_path):
+    import psutil
+
+    from screening.inspect_app import MongoDatabase
+
+    owner = MongoDatabase(tmp_path / "db").start()
+    try:
+        guest = MongoDatabase(tmp_path / "db").start()
+        assert (guest.owned, guest.port, guest.pid) == (False, owner.port, None)
+        guest.stop()
+        assert psutil.pid_exists(owner.pid) and psutil.Process(owner.pid).status() != psutil.STATUS_ZOMBIE
+    finally:
+        pid = owner.pid
+        owner.stop()
+    assert not psutil.pid_exists(pid)
+    assert not (tmp_path / "db" / "mammo-mongod.json").exists()
 
 
 def test_database_lives_in_the_chosen_folder(fo_db):
@@ -317,6 +341,7 @@ def test_rebuild_replaces_without_duplicates(dataset, inspections, synthetic, tm
     again = build_dataset(insp, "mammo-test", paths, iou=0.3)
     assert len(again) == 6 and sorted(again.distinct("film_id")) == sorted(i.film.film_id for i in insp)
     assert again.info["iou"] == 0.3 and len(again.list_saved_views()) == 4
+    assert "misgraded" in again.list_saved_views()
     assert "mammo-test" in fo.list_datasets() and "mammo-test.building" not in fo.list_datasets()
 
 
@@ -337,11 +362,14 @@ def test_cli_no_launch_prints_view_urls(fo_db, synthetic, tmp_path):
     assert "http://127.0.0.1:5199/datasets/mammo-cli?view=missed-lesions" in result.output
     assert "missed-lesions (2 films)" in result.output and "1 report films without labels skipped" in result.output
     assert "3 missed, 1 false alarms; 1 misgraded; 3 film verdicts wrong" in result.output
+    assert "detections with score >= 0.25 count" in result.output  # the report's own threshold
     assert (tmp_path / "g" / "index.html").is_file()
     use_fiftyone_database(fo_db.uri)
     import fiftyone as fo
 
-    assert len(fo.load_dataset("mammo-cli")) == 6  # reused the fixture's running database
+    ds = fo.load_dataset("mammo-cli")
+    assert len(ds) == 6  # reused the fixture's running database
+    assert ds.info["min_score"] == 0.25 and ds.info["report_config"]["report_min_score"] == 0.05
 
 
 def test_cli_rejects_contradictory_options(synthetic):

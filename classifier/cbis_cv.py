@@ -1,0 +1,271 @@
+"""Benign vs malignant on CBIS-DDSM mass crops: patient-level k-fold CV with feature models.
+
+A CPU-light grader study (no CNN): each mass box gives square crops centred on the box
+(:func:`classifier.crops.crop_square`, side ``max(w, h)`` times each ``context``), described
+by the GLCM/intensity/size features of :func:`classifier.baselines.texture_features`, a
+uniform-LBP histogram and the box's log width, height and aspect. Two fixed models, both
+reported (none is chosen on the held-out folds): a standardised logistic regression
+(:func:`classifier.baselines.fit_logistic`) and sklearn's histogram gradient boosting.
+
+Protocol: :func:`converters.splits.kfold_patients` (patients stratified by their worst
+pathology) assigns each patient to one fold; every fold's model is fit on the other folds'
+crops and scores its own, so the pooled held-out scores give one AUC with a bootstrap 95%
+CI over patients; per-fold AUCs are reported beside it. Boxes without a pathology (films
+whose rows disagree, the film without a row) are counted and left out. BI-RADS
+assessment and the other case-table fields are NOT features (they encode the reading).
+
+``unstretch`` divides film widths by a factor before cropping (1.0 = the films as stored,
+see ``benchmarks/cbis_stretch.py``). With ``--mias-dir`` a model fit on all CBIS crops is
+also applied to mini-MIAS mass lesions (another domain: none of them seen in training).
+
+Usage:
+    python -m classifier.cbis_cv --cbis-dir data/cbis-ddsm-mass --out work/cbis_cv --mias-dir data/mias
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+MODELS = ("logistic", "boosting")
+
+
+@dataclass
+class CbisCvConfig:
+    """Everything one CV run depends on (saved as ``OUT/config.yaml``)."""
+
+    cbis_dir: str = ""
+    mias_dir: str = ""
+    k: int = 5
+    seed: int = 0
+    out_px: int = 64
+    contexts: tuple = (1.0, 2.0)
+    unstretch: float = 1.0
+    logistic_c: float = 1.0
+    n_bootstrap: int = 1000
+    models: tuple = field(default_factory=lambda: MODELS)
+
+
+def lbp_histogram(crop_u8: np.ndarray) -> np.ndarray:
+    """Normalised histogram of uniform LBP codes (P=8, R=1): 10 bins."""
+    from skimage.feature import local_binary_pattern
+
+    codes = local_binary_pattern(crop_u8, 8, 1, method="uniform")
+    hist = np.bincount(codes.astype(int).ravel(), minlength=10)[:10].astype(np.float64)
+    return hist / max(hist.sum(), 1.0)
+
+
+def lesion_features(image_u8: np.ndarray, xyxy, cfg: CbisCvConfig) -> np.ndarray:
+    """Feature vector of one lesion box on one (already unstretched) film."""
+    from classifier.baselines import texture_features
+    from classifier.crops import crop_square
+
+    x1, y1, x2, y2 = xyxy
+    w, h = x2 - x1, y2 - y1
+    cx, cy, side = (x1 + x2) / 2, (y1 + y2) / 2, max(w, h)
+    feats = []
+    for ctx in cfg.contexts:
+        crop = crop_square(image_u8, cx, cy, side * ctx, cfg.out_px)
+        feats.append(texture_features(crop[None], np.array([side * ctx]))[0])
+        feats.append(lbp_histogram(crop))
+    feats.append(np.log([w, h, w / h]))
+    return np.concatenate(feats)
+
+
+def unstretch_film(image_u8: np.ndarray, factor: float) -> tuple[np.ndarray, float]:
+    """Divide the film's width by ``factor``; returns the image and the x scale applied."""
+    import cv2
+
+    if factor == 1.0:
+        return image_u8, 1.0
+    h, w = image_u8.shape
+    new_w = max(1, round(w / factor))
+    return cv2.resize(image_u8, (new_w, h), interpolation=cv2.INTER_AREA), new_w / w
+
+
+def cbis_lesion_table(cbis_dir: Path, cfg: CbisCvConfig, progress: bool = True) -> dict:
+    """Features, labels (1 = malignant), patient and film of every CBIS box with a pathology."""
+    from tqdm import tqdm
+
+    from converters.cbis import load_coco_set
+    from converters.images import read_gray8
+
+    s = load_coco_set(cbis_dir / "train" / "_annotations.coco.json", cbis_dir / "train", verbose=False)
+    feats, labels, patients, films = [], [], [], []
+    skipped = 0
+    for f in tqdm(s.films, desc="CBIS crops", unit="film", disable=not progress):
+        known = [l for l in f.lesions if l.severity is not None]
+        skipped += len(f.lesions) - len(known)
+        if not known:
+            continue
+        img, sx = unstretch_film(read_gray8(s.source_dir / f.image_path, expected_wh=(f.width, f.height)), cfg.unstretch)
+        for l in known:
+            x1, y1, x2, y2 = l.xyxy
+            feats.append(lesion_features(img, (x1 * sx, y1, x2 * sx, y2), cfg))
+            labels.append(int(l.severity == "malignant"))
+            patients.append(f.patient_id)
+            films.append(f.film_id)
+    return {"X": np.asarray(feats), "y": np.asarray(labels), "patients": np.asarray(patients),
+            "films": np.asarray(films), "skipped_without_pathology": skipped, "source": s}
+
+
+def make_model(name: str, cfg: CbisCvConfig):
+    from converters.errors import look_up_option
+
+    look_up_option(name, MODELS, "model")
+    if name == "logistic":
+        from classifier.baselines import fit_logistic
+
+        return lambda X, y: fit_logistic(X, y, seed=cfg.seed, c=cfg.logistic_c)
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    def fit(X, y):
+        clf = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
+                                             l2_regularization=1.0, random_state=cfg.seed)
+        return clf.fit(X, y)
+
+    return fit
+
+
+def _auc_estimate(y, score, patients, cfg: CbisCvConfig) -> dict:
+    from classifier.metrics import auc
+    from converters.bootstrap import bootstrap_over_patients
+
+    est = bootstrap_over_patients(patients, lambda idx: auc(y[idx], score[idx]), cfg.n_bootstrap, cfg.seed)
+    return {"value": est.value, "ci95": [est.ci_low, est.ci_high], "n_patients": est.n_patients,
+            "n_lesions": int(len(y)), "n_malignant": int(y.sum())}
+
+
+def cross_validate(table: dict, cfg: CbisCvConfig) -> dict:
+    """Pooled held-out AUC (bootstrap CI over patients) and per-fold AUCs, per model."""
+    from classifier.metrics import auc
+    from converters.splits import kfold_patients
+
+    films = [f for f in table["source"].films if any(l.severity for l in f.lesions)]
+    folds = kfold_patients(films, cfg.k, cfg.seed)
+    fold_of_film = {fid: i for i, (_, test) in enumerate(folds) for fid in test}
+    fold = np.array([fold_of_film[f] for f in table["films"]])
+    X, y, pats = table["X"], table["y"], table["patients"]
+    for i in range(cfg.k):
+        if set(pats[fold == i]) & set(pats[fold != i]):
+            raise RuntimeError(f"fold {i} shares patients with the other folds (kfold_patients broke its contract)")
+    out = {}
+    for name in cfg.models:
+        fit = make_model(name, cfg)
+        score = np.full(len(y), np.nan)
+        per_fold = []
+        for i in range(cfg.k):
+            clf = fit(X[fold != i], y[fold != i])
+            score[fold == i] = clf.predict_proba(X[fold == i])[:, list(clf.classes_).index(1)]
+            per_fold.append(auc(y[fold == i], score[fold == i]))
+        out[name] = {"pooled_auc": _auc_estimate(y, score, pats, cfg), "per_fold_auc": per_fold,
+                     "per_fold_mean_sd": [float(np.mean(per_fold)), float(np.std(per_fold, ddof=1))]}
+        out[name]["_scores"] = score
+    out["fold_sizes"] = [int((fold == i).sum()) for i in range(cfg.k)]
+    return out
+
+
+def mias_check(table: dict, mias_dir: Path, cfg: CbisCvConfig) -> dict:
+    """Fit on all CBIS crops; AUC on mini-MIAS mass lesions (all, and the default test patients)."""
+    from converters.images import read_gray8
+    from converters.mias import load_mias
+    from converters.splits import split_patients
+
+    films = load_mias(mias_dir).films
+    split = split_patients(films, 0.1, 0.2, 0)  # the default split of `mammo convert`
+    feats, labels, pats, sides = [], [], [], []
+    for f in films:
+        masses = [l for l in f.lesions if l.is_mass and l.severity]
+        if not masses:
+            continue
+        img = read_gray8(Path(mias_dir) / f.image_path, expected_wh=(f.width, f.height))
+        for l in masses:
+            cx, cy = l.center
+            r = l.radius_px
+            feats.append(lesion_features(img, (cx - r, cy - r, cx + r, cy + r), cfg))
+            labels.append(int(l.severity == "malignant"))
+            pats.append(f.patient_id)
+            sides.append(split[f.film_id])
+    X, y, pats, sides = np.asarray(feats), np.asarray(labels), np.asarray(pats), np.asarray(sides)
+    out = {}
+    for name in cfg.models:
+        clf = make_model(name, cfg)(table["X"], table["y"])
+        score = clf.predict_proba(X)[:, list(clf.classes_).index(1)]
+        test = sides == "test"
+        out[name] = {"all_mias_masses": _auc_estimate(y, score, pats, cfg),
+                     "mias_test_patients": _auc_estimate(y[test], score[test], pats[test], cfg)}
+    return out
+
+
+def run(cfg: CbisCvConfig, out_dir: Path, progress: bool = True) -> dict:
+    """Build the table, cross-validate, optionally check on mini-MIAS; write ``OUT/*``."""
+    from converters.atomic import write_json_atomic
+    from converters.config import save_config
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out_dir / "config.yaml")
+    table = cbis_lesion_table(Path(cfg.cbis_dir), cfg, progress)
+    res = cross_validate(table, cfg)
+    scores = {m: res[m].pop("_scores") for m in cfg.models}
+    np.savez(out_dir / "cv_scores.npz", y=table["y"], patients=table["patients"], films=table["films"], **scores)
+    summary = {
+        "protocol": f"{cfg.k}-fold patient-level CV (kfold_patients, seed {cfg.seed}) of the CBIS-DDSM mass training cases",
+        "n_lesions": int(len(table["y"])), "n_malignant": int(table["y"].sum()),
+        "n_patients": int(len(set(table["patients"]))), "n_features": int(table["X"].shape[1]),
+        "boxes_left_out_without_pathology": table["skipped_without_pathology"],
+        "unstretch": cfg.unstretch, "cv": res,
+    }
+    if cfg.mias_dir:
+        summary["mias_cross_dataset"] = mias_check(table, Path(cfg.mias_dir), cfg)
+    write_json_atomic(out_dir / "summary.json", summary)
+    return summary
+
+
+def _f(e: dict) -> str:
+    return f"{e['value']:.3f} [{e['ci95'][0]:.3f}, {e['ci95'][1]:.3f}] ({e['n_lesions']} lesions, {e['n_patients']} patients)"
+
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command()
+def main(
+    cbis_dir: Annotated[Path, typer.Option(help="data/cbis-ddsm-mass (train/ and the case table).")],
+    out: Annotated[Path, typer.Option(help="Output folder (config.yaml, summary.json, cv_scores.npz).")] = Path("work/cbis_cv"),
+    mias_dir: Annotated[Path | None, typer.Option(help="mini-MIAS folder for the cross-dataset check.")] = None,
+    unstretch: Annotated[float | None, typer.Option(help="Divide film widths by this factor before cropping [default: 1.0].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Fold and model seed [default: 0].")] = None,
+    k: Annotated[int | None, typer.Option(help="Number of patient folds [default: 5].")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML with CbisCvConfig keys (flags override it).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Benign vs malignant CBIS-DDSM mass crops, patient-level k-fold CV (texture features).
+
+    Example:
+        python -m classifier.cbis_cv --cbis-dir data/cbis-ddsm-mass --mias-dir data/mias --out work/cbis_cv
+    """
+    from converters.config import load_config
+
+    cfg = load_config(CbisCvConfig, config, {"cbis_dir": str(cbis_dir), "mias_dir": str(mias_dir) if mias_dir else None,
+                                             "unstretch": unstretch, "seed": seed, "k": k})
+    s = run(cfg, out, progress=not quiet)
+    print(f"{s['protocol']}; unstretch {s['unstretch']}")
+    print(f"lesions {s['n_lesions']} (malignant {s['n_malignant']}), patients {s['n_patients']}, "
+          f"features {s['n_features']}; boxes left out (no pathology): {s['boxes_left_out_without_pathology']}")
+    for m in cfg.models:
+        r = s["cv"][m]
+        mean, sd = r["per_fold_mean_sd"]
+        print(f"  {m:9s} pooled held-out AUC {_f(r['pooled_auc'])}; per fold {mean:.3f} +- {sd:.3f} "
+              f"({', '.join(f'{a:.3f}' for a in r['per_fold_auc'])})")
+    for m, r in s.get("mias_cross_dataset", {}).items():
+        print(f"  {m:9s} trained on all CBIS -> mini-MIAS masses: all {_f(r['all_mias_masses'])}; "
+              f"test patients {_f(r['mias_test_patients'])}")
+    print(f"wrote {out}/summary.json")
+
+
+if __name__ == "__main__":
+    app()
