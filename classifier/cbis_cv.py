@@ -5,7 +5,8 @@ A CPU-light grader study (no CNN): each mass box gives square crops centred on t
 by the GLCM/intensity/size features of :func:`classifier.baselines.texture_features`, a
 uniform-LBP histogram and the box's log width, height and aspect. Two fixed models, both
 reported (none is chosen on the held-out folds): a standardised logistic regression
-(:func:`classifier.baselines.fit_logistic`) and sklearn's histogram gradient boosting.
+(:func:`classifier.baselines.fit_logistic`) and sklearn's histogram gradient boosting,
+beside a baseline that sees only the box geometry (a shortcut check).
 
 Protocol: :func:`converters.splits.kfold_patients` (patients stratified by their worst
 pathology) assigns each patient to one fold; every fold's model is fit on the other folds'
@@ -31,7 +32,8 @@ from typing import Annotated
 import numpy as np
 import typer
 
-MODELS = ("logistic", "boosting")
+MODELS = ("logistic", "boosting", "box_geometry")
+N_GEOMETRY = 3  # the last features: log width, log height, log aspect
 
 
 @dataclass
@@ -47,6 +49,7 @@ class CbisCvConfig:
     unstretch: float = 1.0
     logistic_c: float = 1.0
     n_bootstrap: int = 1000
+    compare_with: str = ""
     models: tuple = field(default_factory=lambda: MODELS)
 
 
@@ -113,13 +116,25 @@ def cbis_lesion_table(cbis_dir: Path, cfg: CbisCvConfig, progress: bool = True) 
             "films": np.asarray(films), "skipped_without_pathology": skipped, "source": s}
 
 
+class _Columns:
+    """A fitted model that sees only the last ``n`` feature columns."""
+
+    def __init__(self, clf, n: int):
+        self.clf, self.n, self.classes_ = clf, n, clf.classes_
+
+    def predict_proba(self, X):
+        return self.clf.predict_proba(X[:, -self.n :])
+
+
 def make_model(name: str, cfg: CbisCvConfig):
     from converters.errors import look_up_option
 
     look_up_option(name, MODELS, "model")
-    if name == "logistic":
+    if name in ("logistic", "box_geometry"):
         from classifier.baselines import fit_logistic
 
+        if name == "box_geometry":  # a baseline: how far does the box's size and shape alone go?
+            return lambda X, y: _Columns(fit_logistic(X[:, -N_GEOMETRY:], y, seed=cfg.seed, c=cfg.logistic_c), N_GEOMETRY)
         return lambda X, y: fit_logistic(X, y, seed=cfg.seed, c=cfg.logistic_c)
     from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -201,6 +216,24 @@ def mias_check(table: dict, mias_dir: Path, cfg: CbisCvConfig) -> dict:
     return out
 
 
+def paired_auc_difference(this_dir: Path, other_dir: Path, cfg: CbisCvConfig) -> dict:
+    """AUC(this run) - AUC(other run) on the same held-out lesions, bootstrap CI over patients."""
+    from classifier.metrics import auc
+    from converters.bootstrap import bootstrap_over_patients
+    from converters.errors import InputError
+
+    a, b = np.load(this_dir / "cv_scores.npz"), np.load(other_dir / "cv_scores.npz")
+    if not all(np.array_equal(a[k], b[k]) for k in ("y", "patients", "films")):
+        raise InputError("the two runs did not score the same lesions (different data or k?)", other_dir / "cv_scores.npz")
+    y, out = a["y"], {}
+    for m in cfg.models:
+        if m in a and m in b:
+            est = bootstrap_over_patients(a["patients"], lambda i: auc(y[i], a[m][i]) - auc(y[i], b[m][i]),
+                                          cfg.n_bootstrap, cfg.seed)
+            out[m] = {"value": est.value, "ci95": [est.ci_low, est.ci_high], "n_patients": est.n_patients}
+    return out
+
+
 def run(cfg: CbisCvConfig, out_dir: Path, progress: bool = True) -> dict:
     """Build the table, cross-validate, optionally check on mini-MIAS; write ``OUT/*``."""
     from converters.atomic import write_json_atomic
@@ -219,6 +252,9 @@ def run(cfg: CbisCvConfig, out_dir: Path, progress: bool = True) -> dict:
         "boxes_left_out_without_pathology": table["skipped_without_pathology"],
         "unstretch": cfg.unstretch, "cv": res,
     }
+    if cfg.compare_with:
+        summary["auc_minus_compare_with"] = {"other_run": cfg.compare_with,
+                                             **paired_auc_difference(out_dir, Path(cfg.compare_with), cfg)}
     if cfg.mias_dir:
         summary["mias_cross_dataset"] = mias_check(table, Path(cfg.mias_dir), cfg)
     write_json_atomic(out_dir / "summary.json", summary)
@@ -240,6 +276,7 @@ def main(
     unstretch: Annotated[float | None, typer.Option(help="Divide film widths by this factor before cropping [default: 1.0].")] = None,
     seed: Annotated[int | None, typer.Option(help="Fold and model seed [default: 0].")] = None,
     k: Annotated[int | None, typer.Option(help="Number of patient folds [default: 5].")] = None,
+    compare_with: Annotated[Path | None, typer.Option(help="Another run's OUT: paired AUC difference on the same lesions.")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML with CbisCvConfig keys (flags override it).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
@@ -251,7 +288,8 @@ def main(
     from converters.config import load_config
 
     cfg = load_config(CbisCvConfig, config, {"cbis_dir": str(cbis_dir), "mias_dir": str(mias_dir) if mias_dir else None,
-                                             "unstretch": unstretch, "seed": seed, "k": k})
+                                             "unstretch": unstretch, "seed": seed, "k": k,
+                                             "compare_with": str(compare_with) if compare_with else None})
     s = run(cfg, out, progress=not quiet)
     print(f"{s['protocol']}; unstretch {s['unstretch']}")
     print(f"lesions {s['n_lesions']} (malignant {s['n_malignant']}), patients {s['n_patients']}, "
@@ -261,6 +299,10 @@ def main(
         mean, sd = r["per_fold_mean_sd"]
         print(f"  {m:9s} pooled held-out AUC {_f(r['pooled_auc'])}; per fold {mean:.3f} +- {sd:.3f} "
               f"({', '.join(f'{a:.3f}' for a in r['per_fold_auc'])})")
+    if "auc_minus_compare_with" in s:
+        d = s["auc_minus_compare_with"]
+        print(f"  AUC minus {d['other_run']} (paired, same lesions): " + "; ".join(
+            f"{m} {d[m]['value']:+.3f} [{d[m]['ci95'][0]:+.3f}, {d[m]['ci95'][1]:+.3f}]" for m in cfg.models if m in d))
     for m, r in s.get("mias_cross_dataset", {}).items():
         print(f"  {m:9s} trained on all CBIS -> mini-MIAS masses: all {_f(r['all_mias_masses'])}; "
               f"test patients {_f(r['mias_test_patients'])}")

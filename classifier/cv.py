@@ -17,6 +17,7 @@ import numpy as np
 from classifier.config import ClassifierConfig
 from classifier.data import Crops, FilmCache, build_dataset
 from classifier.evaluate import evaluate_probs
+from classifier.report import balanced_accuracy_of
 from converters.atomic import write_json_atomic, write_text_atomic
 from converters.config import load_config
 from converters.errors import InputError
@@ -60,6 +61,7 @@ def aggregate_cv(run_dirs: list[Path], mias_dir: Path, out_dir: Path, n_bootstra
             per_model[m].append(probs.get(m))
         metrics = json.loads((rd / "eval_test" / "metrics.json").read_text())
         fold_figs.setdefault("accuracy", []).append(metrics["accuracy"]["value"])
+        fold_figs.setdefault("balanced_accuracy", []).append(balanced_accuracy_of(rd, "test", metrics, 10)["value"])
         for k, v in metrics["auc"].items():
             fold_figs.setdefault(f"auc_{k}", []).append(v["value"])
         for k, v in metrics.get("baseline_auc", {}).items():
@@ -77,14 +79,14 @@ def aggregate_cv(run_dirs: list[Path], mias_dir: Path, out_dir: Path, n_bootstra
         rep = evaluate_probs(np.concatenate(per_model[m]), pooled, out_dir / m,
                              f"{m}, {len(folds)}-fold patient CV (pooled held-out folds)", False, n_bootstrap, seed,
                              extra={"protocol": "patient", "split": f"{len(folds)}-fold CV of development films"})
-        summary["pooled"][m] = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"], "auc": rep["auc"],
+        summary["pooled"][m] = {"accuracy": rep["accuracy"], "balanced_accuracy": rep["balanced_accuracy"], "macro_f1": rep["macro_f1"], "auc": rep["auc"],
                                 "baseline_auc": rep.get("baseline_auc", {})}
     write_json_atomic(out_dir / "cv_summary.json", summary)
     lines = [f"# {len(folds)}-fold patient cross-validation (pooled held-out folds)", ""]
     for m, r in summary["pooled"].items():
         from classifier.metrics import fmt
 
-        lines.append(f"- {m}: accuracy {fmt(r['accuracy'])}; " + "; ".join(f"AUC {k} {fmt(v)}" for k, v in r["auc"].items()))
+        lines.append(f"- {m}: accuracy {fmt(r['accuracy'])}; balanced accuracy {fmt(r['balanced_accuracy'])}; " + "; ".join(f"AUC {k} {fmt(v)}" for k, v in r["auc"].items()))
     for k, (mu, sd) in summary["per_fold_mean_sd"].items():
         lines.append(f"- per-fold {k}: mean {mu:.3f}, SD {sd:.3f}")
     write_text_atomic(out_dir / "cv_summary.md", "\n".join(lines) + "\n")

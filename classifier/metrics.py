@@ -56,6 +56,13 @@ def _f1(y_true, y_pred, c: int) -> float:
     return 0.0 if p + s == 0 else 2 * p * s / (p + s)
 
 
+def balanced_accuracy(y_true, y_pred, n: int) -> float:
+    """Mean per-class recall over the classes present (chance = 1 / classes present)."""
+    rec = [one_vs_rest(y_true, y_pred, c)["sensitivity"] for c in range(n)]
+    rec = [r for r in rec if np.isfinite(r)]
+    return float(np.mean(rec)) if rec else float("nan")
+
+
 def auc_scores(probs: np.ndarray, y_true: np.ndarray, class_names) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The AUC questions this class set asks: ``name -> (binary truth, score, mask)``."""
     out = {}
@@ -94,6 +101,7 @@ def classification_report(
     report: dict = {"n_crops": int(y_true.size), "n_patients": int(np.unique(pids).size),
                     "class_counts": dict(zip(class_names, np.bincount(y_true, minlength=n).tolist()))}
     report["accuracy"] = est(lambda i: float((y_pred[i] == y_true[i]).mean()))
+    report["balanced_accuracy"] = est(lambda i: balanced_accuracy(y_true[i], y_pred[i], n))
     report["macro_f1"] = est(lambda i: float(np.nanmean([_f1(y_true[i], y_pred[i], c) for c in range(n)])))
     report["confusion"] = confusion(y_true, y_pred, n).tolist()
     table = {}
@@ -144,6 +152,8 @@ def markdown_report(report: dict, title: str, leaky: bool) -> str:
     for name, r in report["table1"].items():
         lines.append(f"| {name} | {fmt(r['precision'])} | {fmt(r['sensitivity'])} | {fmt(r['f1'])} |")
     lines += ["", f"- accuracy ({len(report['table1'])}-class): {fmt(report['accuracy'])}",
+              f"- balanced accuracy (mean per-class recall): {fmt(report['balanced_accuracy'])}"
+              if "balanced_accuracy" in report else "- balanced accuracy: n/a",
               f"- macro-F1: {fmt(report['macro_f1'])}"]
     for name, e in report["auc"].items():
         lines.append(f"- AUC {name}: {fmt(e)}")

@@ -65,3 +65,23 @@ def atomic_dir(path: str | Path):
     os.replace(tmp, path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def read_json(path: str | Path, what: str):
+    """Parse a JSON file; a missing or malformed file is one clear InputError.
+
+    Args:
+        path: the file.
+        what: what the file should be, for the message ("a splits.json from mammo convert").
+    """
+    from converters.errors import InputError
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"file not found; expected {what}", path) from None
+    except UnicodeDecodeError:
+        raise InputError(f"not a text file; expected {what}", path) from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"not valid JSON ({err.msg}); expected {what}", path, err.lineno) from None

@@ -10,7 +10,6 @@ carry their clipped circle mask as RLE (``segmentation``), ``area`` = mask pixel
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
@@ -207,11 +206,7 @@ def coco_to_films(coco: dict, where="<coco>", source: str = "coco", patient_of=N
 
 def load_coco(path: str | Path, source: str = "coco", patient_of=None) -> list[Film]:
     """Read a COCO JSON file into films (file names relative to the image folder)."""
-    path = Path(path)
-    try:
-        coco = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError("COCO file not found", path) from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"not valid JSON at line {err.lineno} column {err.colno}", path) from None
+    from converters.atomic import read_json
+
+    coco = read_json(path, "a COCO detection file")
     return coco_to_films(coco, where=path, source=source, patient_of=patient_of)

@@ -7,7 +7,6 @@ previous output (or nothing), never half of one.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -7,7 +7,6 @@ split gets its share of malignant patients. Seeded; the result is written to
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -111,13 +110,9 @@ def write_splits(path, document: dict) -> None:
 
 def load_splits(path: str | Path) -> dict[str, str]:
     """``film_id -> split`` from a ``splits.json``."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError("splits file not found", path) from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"not valid JSON (line {err.lineno}): expected a splits.json from mammo convert", path) from None
+    from converters.atomic import read_json
+
+    doc = read_json(path, "a splits.json from mammo convert")
     films = doc.get("films") if isinstance(doc, dict) else None
     if not isinstance(films, dict) or not all(v in SPLIT_NAMES for v in films.values()):
         raise InputError("expected a 'films' mapping of film id -> train|val|test", path)

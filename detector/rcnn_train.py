@@ -136,7 +136,7 @@ def train_on_samples(backend: str, samples: list[Sample], cfg: RcnnConfig, out: 
             optimizer.step()
             step += 1
             losses.append(float(loss.detach()))
-            comp = ";".join(f"{k}={float(v):.4f}" for k, v in parts.items())
+            comp = ";".join(f"{k}={float(v.detach()):.4f}" for k, v in parts.items())
             lines.append(f"{epoch + 1},{step},{lr:.6f},{float(loss):.5f},{comp}")
             bar.set_postfix(loss=f"{float(loss):.3f}")
         write_text_atomic(log, "\n".join(lines) + "\n")

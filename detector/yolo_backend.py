@@ -13,6 +13,7 @@ was given (the preprocessed frame); :class:`detector.api.Detector` maps them to 
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -171,19 +172,20 @@ class YoloNet:
         self.imgsz, self.conf, self.iou, self.max_det, self.device = imgsz, conf, iou, max_det, device
         self._torch = torch
 
-    def letterbox(self, image_u8: np.ndarray) -> tuple[np.ndarray, float, tuple[float, float]]:
+    def letterbox(self, image_u8: np.ndarray) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
         """Resize (longer side ``imgsz``) and pad to a stride multiple, centred, with 114 grey."""
         import cv2
 
         h, w = image_u8.shape[:2]
         r = self.imgsz / max(h, w)
-        nw, nh = round(w * r), round(h * r)
+        nw, nh = min(math.ceil(w * r), self.imgsz), min(math.ceil(h * r), self.imgsz)
+        # Same interpolation as ultralytics' loader (data/base.py::load_image: INTER_LINEAR).
         img = image_u8 if (nw, nh) == (w, h) else cv2.resize(image_u8, (nw, nh), interpolation=cv2.INTER_LINEAR)
         pw = (-nw) % self.stride
         ph = (-nh) % self.stride
         left, top = pw // 2, ph // 2
         img = cv2.copyMakeBorder(img, top, ph - top, left, pw - left, cv2.BORDER_CONSTANT, value=114)
-        return img, r, (float(left), float(top))
+        return img, (nw, nh), (left, top)
 
     def forward_raw(self, batch):
         """Network output for a float batch (B, 3, H, W) in [0, 1] (monkeypatched in tests)."""
@@ -195,7 +197,7 @@ class YoloNet:
 
         torch = self._torch
         gray = image_u8 if image_u8.ndim == 2 else image_u8[..., 0]
-        img, r, (left, top) = self.letterbox(gray)
+        img, (nw, nh), (left, top) = self.letterbox(gray)
         t = torch.from_numpy(np.ascontiguousarray(img)).to(self.device).float().div_(255.0)
         t = t[None, None].expand(1, 3, *t.shape).contiguous()
         with torch.inference_mode():
@@ -203,9 +205,10 @@ class YoloNet:
             det = non_max_suppression(raw, self.conf, self.iou, max_det=self.max_det)[0]
         det = det.cpu().numpy().astype(np.float64)
         xyxy = det[:, :4].copy()
-        xyxy[:, [0, 2]] = (xyxy[:, [0, 2]] - left) / r
-        xyxy[:, [1, 3]] = (xyxy[:, [1, 3]] - top) / r
         h, w = gray.shape
+        rx, ry = nw / w, nh / h  # per axis: the resized size was rounded up
+        xyxy[:, [0, 2]] = (xyxy[:, [0, 2]] - left) / rx
+        xyxy[:, [1, 3]] = (xyxy[:, [1, 3]] - top) / ry
         xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
         xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
         return xyxy, det[:, 4].copy()

@@ -13,7 +13,6 @@ Three questions, kept apart so detection misses and grading mistakes are told ap
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 

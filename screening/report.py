@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -81,14 +80,9 @@ def validate_report(doc, where="report.json") -> dict:
 
 
 def load_report(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError("report not found (expected the report.json that mammo screen wrote)", path) from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"not valid JSON at line {err.lineno}", path) from None
-    return validate_report(doc, path)
+    from converters.atomic import read_json
+
+    return validate_report(read_json(path, "the report.json that mammo screen wrote"), path)
 
 
 def report_document(results, failures, config: dict) -> dict:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from converters.images import encode_pgm, read_gray8
 from converters.mias import load_mias
-from phantoms import small_mias, write_mias_folder
+from phantoms import small_mias
 from screening.cli import build_app, main
 
 runner = CliRunner()

@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 import pytest
 
 from phantoms import small_mias

@@ -39,7 +39,6 @@ def stub_screener(**kw):
 
 
 def write_dicom(path, pixels, monochrome1=False, spacing=None, window=None):
-    import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
