@@ -138,6 +138,8 @@ def convert(source: SourceSet, out: str | Path, config: ConvertConfig, progress:
         "boxes_dropped_outside_crop": dropped_slivers,
         "per_split": rows,
     }
+    if getattr(source, "join_report", None):
+        summary["case_table_join"] = source.join_report
     write_json_atomic(out / "summary.json", summary)
     return summary
 

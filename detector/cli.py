@@ -64,6 +64,22 @@ def train_command(
         typer.echo(f"{key}: {val}")
 
 
+@app.command("export")
+def export_command(
+    run: Annotated[Path, typer.Option(help="YOLO run folder from `mammo detector train`.")],
+    out: Annotated[Path, typer.Option(help="Destination .safetensors (its .json sidecar is written beside it).")],
+    which: Annotated[str, typer.Option(help="best (validation fitness) | last (latest epoch).")] = "last",
+) -> None:
+    """Export a YOLO run's checkpoint as safetensors + JSON sidecar (no pickles, no machine paths).
+
+    Example: mammo detector export --run work/runs/yolo-mias --which last --out detector/weights/yolo11n-mias.safetensors
+    """
+    from detector.yolo_backend import export_run_checkpoint
+
+    look_up_option(which, ("best", "last"), "checkpoint")
+    typer.echo(str(export_run_checkpoint(run, which, out)))
+
+
 @app.command("predict")
 def predict_command(
     images: Annotated[list[Path], typer.Argument(help="Film images (PGM, PNG, ...).")],

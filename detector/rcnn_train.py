@@ -45,10 +45,10 @@ def _augment(sample: Sample, rng: np.random.Generator, cfg: RcnnConfig):
 def _target(boxes, masks, with_masks: bool):
     import torch
 
-    t = {"boxes": torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+    t = {"boxes": torch.from_numpy(np.array(boxes, dtype=np.float32, order="C")).reshape(-1, 4),
          "labels": torch.ones(len(boxes), dtype=torch.int64)}
     if with_masks:
-        t["masks"] = torch.as_tensor(masks, dtype=torch.uint8)
+        t["masks"] = torch.from_numpy(np.array(masks, dtype=np.uint8, order="C"))
     return t
 
 
@@ -137,8 +137,8 @@ def train_on_samples(backend: str, samples: list[Sample], cfg: RcnnConfig, out: 
             step += 1
             losses.append(float(loss.detach()))
             comp = ";".join(f"{k}={float(v.detach()):.4f}" for k, v in parts.items())
-            lines.append(f"{epoch + 1},{step},{lr:.6f},{float(loss):.5f},{comp}")
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            lines.append(f"{epoch + 1},{step},{lr:.6f},{losses[-1]:.5f},{comp}")
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
         write_text_atomic(log, "\n".join(lines) + "\n")
         _save_checkpoint(out, model, optimizer, epoch + 1, step)
         if cfg.max_steps and step >= cfg.max_steps:

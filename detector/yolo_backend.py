@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from converters.atomic import write_json_atomic
 from converters.config import save_config
 from converters.errors import InputError
 from detector.config import YoloConfig
@@ -26,6 +27,7 @@ from detector.offline import import_ultralytics
 from detector.weights_io import write_weights
 
 ULTRA_SUBDIR = "ultralytics"
+META_NAME = "detector_meta.json"  # the sidecar template written when a run starts
 
 
 def ultralytics_train_args(cfg: YoloConfig, data_yaml: Path, out: Path) -> dict:
@@ -95,6 +97,10 @@ def train_yolo(data_dir: str | Path, cfg: YoloConfig, out: str | Path, resume: b
         raise InputError(f"{out} already holds a YOLO run; pass --resume to continue it or choose a new --out")
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
+    meta = {"backend": "yolo", "model_yaml": cfg.model, "nc": 1, "imgsz": cfg.imgsz,
+            "preprocess": dataclasses.asdict(pre), "train_config": dataclasses.asdict(cfg)}
+    if not resume:
+        write_json_atomic(out / META_NAME, meta)
     import_ultralytics()
     from ultralytics import YOLO
 
@@ -105,14 +111,29 @@ def train_yolo(data_dir: str | Path, cfg: YoloConfig, out: str | Path, resume: b
     else:
         model = YOLO(cfg.model)
         model.train(**ultralytics_train_args(cfg, data_yaml, out))
-    meta = {"backend": "yolo", "model_yaml": cfg.model, "nc": 1, "imgsz": cfg.imgsz,
-            "preprocess": dataclasses.asdict(pre), "train_config": dataclasses.asdict(cfg)}
     exported = {}
     for name in ("best", "last"):
         pt = out / ULTRA_SUBDIR / "weights" / f"{name}.pt"
         if pt.is_file():
             exported[name] = str(export_yolo_checkpoint(pt, out / f"{name}.safetensors", meta))
     return {"run": str(out), **exported}
+
+
+def export_run_checkpoint(run: str | Path, which: str, dst: str | Path) -> Path:
+    """Export ``RUN/ultralytics/weights/{which}.pt`` with the sidecar template the run wrote.
+
+    Works while the run is still training (it reads a copy of the checkpoint as it is now).
+    """
+    import json
+
+    run = Path(run)
+    pt = run / ULTRA_SUBDIR / "weights" / f"{which}.pt"
+    template = run / META_NAME
+    if not pt.is_file():
+        raise InputError(f"no checkpoint {which}.pt in the run", pt)
+    if not template.is_file():
+        raise InputError("expected the run's sidecar template (written when `mammo detector train` starts)", template)
+    return export_yolo_checkpoint(pt, dst, json.loads(template.read_text()))
 
 
 def _load_ultralytics_checkpoint(pt: Path):

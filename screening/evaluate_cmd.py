@@ -21,9 +21,10 @@ def load_labelled_films(mias_dir, coco_json, images):
         return load_mias(mias_dir).films, Path(mias_dir)
     if images is None:
         raise InputError("--coco-json needs --images DIR (the folder its file_name entries are relative to)")
-    from converters.coco import load_coco
+    from converters.cbis import load_coco_set
 
-    return load_coco(coco_json), Path(images)
+    source = load_coco_set(coco_json, images)
+    return source.films, Path(images)
 
 
 def select_films(films, splits, split, use_all):

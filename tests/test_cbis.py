@@ -312,3 +312,55 @@ def test_real_cbis_counts(cbis_dir_env):
     assert all((f.width, f.height) == (800, 800) for f in s.films)
     assignment = split_patients(s.films, 0.1, 0.2, 0)
     _assert_patients_on_one_side(s.films, assignment)
+
+
+def _load_benchmark():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "cbis_stretch.py"
+    spec = importlib.util.spec_from_file_location("cbis_stretch", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_texture_anisotropy_grows_with_sideways_stretch():
+    bench = _load_benchmark()
+    rng = np.random.default_rng(0)
+    # isotropic texture on a bright disc 'breast': anisotropy near 1, growing as the film widens
+    img = phantom_film(256, seed=3)
+    blob = (rng.normal(0, 1, (256, 256)) * 40).astype(np.float32)
+    import cv2
+
+    tex = np.clip(img.astype(np.float32) + cv2.GaussianBlur(blob, (0, 0), 3) * (img > 0), 0, 255).astype(np.uint8)
+    values = [bench.texture_anisotropy(bench.stretch_mias(tex, s)) for s in (1.0, 1.5, 2.0)]
+    assert 0.8 < values[0] < 1.25
+    assert values[0] < values[1] < values[2]
+    curve = np.array([[1.0, 1.4, 1.8], [1.1, 1.5, 1.9]])
+    assert bench.calibrated_stretch(curve, (1.0, 1.5, 2.0), np.array([1.45])) == pytest.approx(1.5)
+    assert np.isnan(bench.calibrated_stretch(curve, (1.0, 1.5, 2.0), np.array([3.0])))  # outside the calibration
+
+
+def test_cbis_cv_runs_on_synthetic_set(tmp_path):
+    from classifier.cbis_cv import CbisCvConfig, run
+
+    coco, _ = write_cbis_set(tmp_path / "cbis", extra_patients=16)
+    cfg = CbisCvConfig(cbis_dir=str(coco.parent.parent), k=2, n_bootstrap=50, models=("logistic", "box_geometry"))
+    s = run(cfg, tmp_path / "cv", progress=False)
+    # 7 + 16 boxes; 2 without pathology (the mixed film) and 1 on the film without a row
+    assert s["n_lesions"] == 23 - 3 and s["boxes_left_out_without_pathology"] == 3
+    assert s["n_patients"] == 2 + 16
+    for m in ("logistic", "box_geometry"):
+        auc = s["cv"][m]["pooled_auc"]
+        assert 0.0 <= auc["value"] <= 1.0 and auc["n_lesions"] == 20
+        assert len(s["cv"][m]["per_fold_auc"]) == 2
+    scores = np.load(tmp_path / "cv" / "cv_scores.npz")
+    assert np.isfinite(scores["logistic"]).all() and len(scores["y"]) == 20
+    assert (tmp_path / "cv" / "config.yaml").is_file()
+
+
+def test_unlisted_images_are_counted(cbis_set):
+    coco, images = cbis_set
+    (images / "00005_LEFT_CC.png").write_bytes((images / "00001_LEFT_CC.png").read_bytes())
+    s = load_coco_set(coco, images, verbose=False)
+    assert s.join_report["images_in_folder_not_in_coco"] == 1 and len(s.films) == 5
