@@ -16,11 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
+# This file is named classifier.py: drop its own folder from the import path so that
+# `import classifier` finds the package, not this script.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 
 def train_step_seconds(steps: int, seed: int = 0) -> float:

@@ -17,8 +17,13 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
+import sys
 import time
 from pathlib import Path
+
+# Run as a script, this file's folder comes first on sys.path and its own name ("detector")
+# would shadow the detector package: drop that entry.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 
 def _untrained(backend: str, imgsz: int):
@@ -56,7 +61,8 @@ def epoch_times(results_csv: Path) -> list[float]:
     with open(results_csv) as fh:
         rows = [{k.strip(): v for k, v in r.items()} for r in csv.DictReader(fh)]
     cumulative = [float(r["time"]) for r in rows if r.get("time")]
-    return [b - a for a, b in zip([0.0] + cumulative[:-1], cumulative)]
+    # the clock restarts when a run is resumed: a drop means a new session began
+    return [b - a if b >= a else b for a, b in zip([0.0] + cumulative[:-1], cumulative)]
 
 
 def main(argv=None) -> None:
@@ -68,7 +74,7 @@ def main(argv=None) -> None:
     p.add_argument("--weights-mask-rcnn", type=Path, default=None)
     p.add_argument("--rcnn-imgsz", type=int, default=640, help="image size for untrained R-CNN timing")
     p.add_argument("--run", type=Path, default=Path("work/runs/yolo-mias"), help="default YOLO run folder")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    p.add_argument("--threads", default="1,2", help="comma-separated torch thread counts to time (default 1,2)")
     args = p.parse_args(argv)
 
     import torch
@@ -76,22 +82,24 @@ def main(argv=None) -> None:
     from converters.images import read_gray8
     from detector.api import default_weights_path, load_detector
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     films = sorted(args.mias_dir.glob("mdb*.p*g"))[: args.films]
     images = [read_gray8(f) for f in films]
-    print(f"prediction time per {images[0].shape[1]}x{images[0].shape[0]} film, median over {len(images)} films, "
-          f"{torch.get_num_threads()} torch threads")
     weights = {"yolo": args.weights_yolo or default_weights_path(), "faster-rcnn": args.weights_faster_rcnn,
                "mask-rcnn": args.weights_mask_rcnn}
+    detectors = {}
     for backend, w in weights.items():
         if w is not None and Path(w).is_file():
-            det, what = load_detector(w, backend=backend), Path(w).name
+            detectors[backend] = (load_detector(w, backend=backend), Path(w).name)
         else:
             imgsz = 512 if backend == "yolo" else args.rcnn_imgsz
-            det, what = _untrained(backend, imgsz), f"untrained {imgsz}px (timing only)"
-        t = time_predict(det, images)
-        print(f"  {backend:12s} {t['median_s']:.3f} s median (min {t['min_s']:.3f}, max {t['max_s']:.3f})  [{what}]")
+            detectors[backend] = (_untrained(backend, imgsz), f"untrained {imgsz}px (timing only)")
+    for threads in [int(t) for t in str(args.threads).split(",")]:
+        torch.set_num_threads(threads)
+        print(f"prediction time per {images[0].shape[1]}x{images[0].shape[0]} film, median over {len(images)} films, "
+              f"{threads} torch thread(s)")
+        for backend, (det, what) in detectors.items():
+            t = time_predict(det, images)
+            print(f"  {backend:12s} {t['median_s']:.3f} s median (min {t['min_s']:.3f}, max {t['max_s']:.3f})  [{what}]")
     res = args.run / "ultralytics" / "results.csv"
     if res.is_file():
         ep = epoch_times(res)

@@ -79,6 +79,22 @@ def evaluate(
                f"[{report['accuracy']['ci95'][0]:.3f}, {report['accuracy']['ci95'][1]:.3f}] -> {out / 'metrics.json'}")
 
 
+@app.command()
+def export(
+    weights: Annotated[Path, typer.Option(help="A run's model.safetensors (its model.json beside it).")],
+    out: Annotated[Path, typer.Option(help="Destination .safetensors (its .json is written beside it).")],
+    dtype: Annotated[str, typer.Option(help="Storage type: float16 (half the size) | bfloat16 | float32.")] = "float16",
+) -> None:
+    """Copy a run's weights for shipping, stored as float16 by default (loaded back as float32).
+
+    Example: ``mammo classifier export --weights runs/bcdcnn/model.safetensors --out classifier/weights/bcdcnn.safetensors``
+    """
+    from classifier.export import export_weights
+
+    dst = export_weights(weights, out, dtype)
+    typer.echo(f"{dst} ({dst.stat().st_size / 1e6:.1f} MB, {dtype})")
+
+
 @app.command("cv-report")
 def cv_report(
     runs: Annotated[list[Path], typer.Option(help="Fold run folders (repeat the option), folds 0..k-1.")],

@@ -30,9 +30,11 @@ def _fold_crops(run_dir: Path, films, cache) -> tuple[ClassifierConfig, Crops, d
     if cfg.fold < 0:
         raise InputError("not a CV fold run (config fold < 0)", run_dir / "config.yaml")
     npz = run_dir / "predictions_test.npz"
+    held = build_dataset(films, cache, cfg).sides["test"]
+    if not len(held):
+        return cfg, held, {}  # a fold with no held-out crop of this subset (e.g. no calcification)
     if not npz.is_file():
         raise InputError("fold run has no predictions_test.npz (unfinished?)", run_dir)
-    held = build_dataset(films, cache, cfg).sides["test"]
     saved = np.load(npz)
     if not (np.array_equal(saved["labels"], held.labels) and np.array_equal(saved["film_ids"], held.film_ids)):
         raise InputError("re-cut crops do not match the fold's saved predictions", npz)
@@ -52,10 +54,13 @@ def aggregate_cv(run_dirs: list[Path], mias_dir: Path, out_dir: Path, n_bootstra
     cache = FilmCache(mias_dir)
     parts, per_model = [], {m: [] for m in MODELS}
     fold_figs: dict[str, list] = {}
-    folds = []
+    folds, empty_folds = [], []
     for rd in sorted(Path(r) for r in run_dirs):
         cfg, held, probs = _fold_crops(rd, films, cache)
         folds.append(cfg.fold)
+        if not len(held):
+            empty_folds.append(cfg.fold)
+            continue
         parts.append(held)
         for m in MODELS:
             per_model[m].append(probs.get(m))
@@ -69,7 +74,7 @@ def aggregate_cv(run_dirs: list[Path], mias_dir: Path, out_dir: Path, n_bootstra
     if sorted(folds) != list(range(len(folds))) or len(set(folds)) != len(folds):
         raise InputError(f"expected folds 0..k-1 once each, got {sorted(folds)}")
     pooled = Crops.concat(parts)
-    summary = {"folds": folds, "k": len(folds), "n_crops": len(pooled),
+    summary = {"folds": folds, "k": len(folds), "n_crops": len(pooled), "folds_without_held_out_crops": empty_folds,
                "per_fold": fold_figs,
                "per_fold_mean_sd": {k: [float(np.nanmean(v)), float(np.nanstd(v, ddof=1))] for k, v in fold_figs.items()},
                "pooled": {}}

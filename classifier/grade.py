@@ -63,7 +63,9 @@ def load_model(weights: str | Path, device: str = "cpu"):
             raise InputError(f"missing key {key!r}; expected arch, input_px, class_names", meta_file)
     model = build_model(meta["arch"], num_classes=len(meta["class_names"]), in_chans=int(meta.get("in_chans", 1)),
                         drop_rate=float(meta.get("drop_rate", 0.0)), input_px=int(meta["input_px"]))
-    model.load_state_dict(load_file(str(weights), device="cpu"))
+    # Shipped weights may be stored as float16 (classifier.export); compute in float32.
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(weights), device="cpu").items()}
+    model.load_state_dict(state)
     model.to(device).eval()
     return model, meta
 

@@ -41,12 +41,23 @@ def _train_rcnn(backend):
     return run
 
 
+def _set_threads(threads: int) -> None:
+    # Over-subscribed OpenMP threads stall each other: on 2 shared cores, 2 threads measured
+    # 1-4 s per film against 0.1 s with 1 (notes/detector-results.md).
+    if threads < 1:
+        raise InputError(f"--threads must be >= 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 TRAINERS = {"yolo": _train_yolo, "faster-rcnn": _train_rcnn("faster-rcnn"), "mask-rcnn": _train_rcnn("mask-rcnn")}
 
 
 @app.command("train")
 def train_command(
-    data: Annotated[Path, typer.Option(help="Converted folder from `mammo convert` (coco/, yolo/, convert.yaml).")],
+    data: Annotated[list[Path], typer.Option(help="Converted folder from `mammo convert` (coco/, yolo/, convert.yaml); "
+                                             "repeat to pool sources (yolo only).")],
     out: Annotated[Path, typer.Option(help="Run folder: checkpoints, logs, resolved config, exported weights.")],
     backend: Annotated[str, typer.Option(help="yolo | faster-rcnn | mask-rcnn.")] = "yolo",
     config: Annotated[Optional[Path], typer.Option(help="Recipe YAML (configs/yolo11n.yaml, configs/faster_rcnn.yaml...).")] = None,
@@ -57,9 +68,13 @@ def train_command(
     """Train a detector on a converted dataset (training split; validation split for selection).
 
     Example: mammo detector train --data work/mias-converted --backend yolo --config configs/yolo11n.yaml --out work/runs/yolo-mias
+
+    Two sources: mammo detector train --data work/mias-converted --data work/cbis-converted --out work/runs/yolo-both
     """
     look_up_option(backend, BACKEND_NAMES, "backend")
-    result = TRAINERS[backend](data, config, out, epochs, resume, seed)
+    if len(data) > 1 and backend != "yolo":
+        raise InputError(f"--data given {len(data)} times: pooling sources is implemented for --backend yolo only")
+    result = TRAINERS[backend](data if len(data) > 1 else data[0], config, out, epochs, resume, seed)
     for key, val in result.items():
         typer.echo(f"{key}: {val}")
 
@@ -86,6 +101,7 @@ def predict_command(
     weights: Annotated[Optional[Path], typer.Option(help="Weights (.safetensors + .json sidecar); default: shipped model.")] = None,
     min_score: Annotated[float, typer.Option(help="Print boxes scoring at least this.")] = 0.25,
     out: Annotated[Optional[Path], typer.Option(help="Also write all detections as JSON here.")] = None,
+    threads: Annotated[int, typer.Option(help="torch CPU threads (1 is fastest on a busy 2-core machine).")] = 1,
 ) -> None:
     """Print lesion boxes (film pixels, top-left origin, xyxy) for each film.
 
@@ -93,6 +109,7 @@ def predict_command(
     """
     from detector.predict_cmd import run_predict
 
+    _set_threads(threads)
     run_predict(images, weights, min_score, out)
 
 
@@ -107,6 +124,8 @@ def evaluate_command(
     hit_rule: Annotated[str, typer.Option(help="center (box centre inside the circle) | iou.")] = "center",
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples over patients.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    threads: Annotated[int, typer.Option(help="torch CPU threads (1 is fastest on a busy 2-core machine).")] = 1,
+    film_size: Annotated[int, typer.Option(help="Film side in pixels (mini-MIAS: 1024).")] = 1024,
 ) -> None:
     """Predict every selected film and score it: COCO mAP, FROC, bootstrap CIs over patients.
 
@@ -118,7 +137,8 @@ def evaluate_command(
         raise InputError("choose exactly one of --all or --split (with --splits)")
     if split is not None and splits is None:
         raise InputError("--split needs --splits FILE (the splits.json from mammo convert)")
-    summary = run_evaluate(mias_dir, out, weights, splits, split, hit_rule, n_boot, seed)
+    _set_threads(threads)
+    summary = run_evaluate(mias_dir, out, weights, splits, split, hit_rule, n_boot, seed, film_size=film_size)
     for line in summary:
         typer.echo(line)
 

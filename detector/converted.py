@@ -82,3 +82,34 @@ def mias_dir_of(data_dir: str | Path) -> Path | None:
         if isinstance(val, str):
             return Path(val)
     return None
+
+
+def combined_dataset_yaml(data_dirs: list[str | Path], dst: str | Path) -> tuple[Path, PreprocessConfig]:
+    """One ultralytics dataset YAML over several converted folders (e.g. mini-MIAS + CBIS-DDSM).
+
+    Each folder keeps its own patient split; the YAML lists every folder's ``train`` and
+    ``val`` image directories. All folders must have been converted with the same
+    preprocessing (the detector repeats one preprocessing at prediction time), else
+    InputError names the first that differs. ``dst`` is written atomically.
+
+    Returns:
+        the YAML's path and the shared :class:`PreprocessConfig`.
+    """
+    from converters.atomic import write_text_atomic
+
+    if not data_dirs:
+        raise InputError("no converted folder given (--data)")
+    pres = [preprocess_config(d) for d in data_dirs]
+    for d, pre in zip(data_dirs[1:], pres[1:]):
+        if pre != pres[0]:
+            raise InputError(f"converted with other preprocessing than {data_dirs[0]} ({pre} vs {pres[0]}); "
+                             "convert every source with the same --imgsz/--preprocess", Path(d) / "convert.yaml")
+    roots = [yolo_dataset_yaml(d).parent for d in data_dirs]
+    lines = []
+    for split in ("train", "val"):
+        lines.append(f"{split}:")
+        lines += [f"  - {root / 'images' / split}" for root in roots]
+    lines += ["names:", "  0: lesion"]
+    dst = Path(dst)
+    write_text_atomic(dst, "\n".join(lines) + "\n")
+    return dst.resolve(), pres[0]

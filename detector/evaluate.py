@@ -57,13 +57,13 @@ def summary_lines(metrics: dict, timing: dict) -> list[str]:
 
 
 def run_evaluate(mias_dir, out, weights=None, splits=None, split=None, hit_rule="center", n_boot=1000, seed=0,
-                 progress: bool = True) -> list[str]:
+                 progress: bool = True, film_size: int = 1024) -> list[str]:
     """Evaluate a detector on MIAS films; writes the metric files and returns summary lines."""
     from detector.api import default_weights_path, load_detector
     from detector.detection_metrics import evaluate_predictions
 
     mias_dir, out = Path(mias_dir), Path(out)
-    films = list(load_mias(mias_dir).films)
+    films = list(load_mias(mias_dir, resolution_wh=(film_size, film_size)).films)
     if split is not None:
         films = select_split(films, load_splits(splits), split)
     detector = load_detector(weights)

@@ -22,7 +22,7 @@ from converters.atomic import write_json_atomic
 from converters.config import save_config
 from converters.errors import InputError
 from detector.config import YoloConfig
-from detector.converted import preprocess_config, yolo_dataset_yaml
+from detector.converted import combined_dataset_yaml, preprocess_config, yolo_dataset_yaml
 from detector.offline import import_ultralytics
 from detector.weights_io import write_weights
 
@@ -75,11 +75,13 @@ def ultralytics_train_args(cfg: YoloConfig, data_yaml: Path, out: Path) -> dict:
     return args
 
 
-def train_yolo(data_dir: str | Path, cfg: YoloConfig, out: str | Path, resume: bool = False) -> dict:
-    """Train (or resume) a YOLO detector on a converted folder; export its weights.
+def train_yolo(data_dir: str | Path | list[str | Path], cfg: YoloConfig, out: str | Path, resume: bool = False) -> dict:
+    """Train (or resume) a YOLO detector on one or more converted folders; export its weights.
 
     Args:
-        data_dir: output of ``mammo convert`` (needs ``yolo/dataset.yaml`` and ``convert.yaml``).
+        data_dir: output of ``mammo convert`` (needs ``yolo/dataset.yaml`` and ``convert.yaml``),
+            or a list of them (several sources, same preprocessing): their training images
+            are pooled, and so are their validation images.
         cfg: the recipe.
         out: run folder; ``out/ultralytics`` holds ultralytics' checkpoints and logs.
         resume: continue from ``out/ultralytics/weights/last.pt``.
@@ -88,8 +90,11 @@ def train_yolo(data_dir: str | Path, cfg: YoloConfig, out: str | Path, resume: b
         paths of the exported weights (``best``, ``last``) and the run folder.
     """
     out = Path(out).resolve()
-    data_yaml = yolo_dataset_yaml(data_dir)
-    pre = preprocess_config(data_dir)
+    data_dirs = list(data_dir) if isinstance(data_dir, (list, tuple)) else [data_dir]
+    if len(data_dirs) == 1:
+        data_yaml, pre = yolo_dataset_yaml(data_dirs[0]), preprocess_config(data_dirs[0])
+    else:
+        data_yaml, pre = combined_dataset_yaml(data_dirs, out / "dataset.yaml")
     last = out / ULTRA_SUBDIR / "weights" / "last.pt"
     if resume and not last.is_file():
         raise InputError(f"--resume: no checkpoint at {last}; start the run without --resume")
@@ -105,9 +110,12 @@ def train_yolo(data_dir: str | Path, cfg: YoloConfig, out: str | Path, resume: b
     from ultralytics import YOLO
 
     if resume:
+        _, ckpt = _load_ultralytics_checkpoint(last)
+        if ckpt.get("optimizer") is None or int(ckpt.get("epoch", -1)) < 0:
+            raise InputError("this run finished (its last.pt carries no optimiser state): nothing to resume", last)
         model = YOLO(str(last))
         extra = {"time": cfg.time_hours} if cfg.time_hours is not None else {}
-        model.train(resume=True, workers=cfg.workers, **extra)
+        model.train(resume=True, data=str(data_yaml), workers=cfg.workers, **extra)
     else:
         model = YOLO(cfg.model)
         model.train(**ultralytics_train_args(cfg, data_yaml, out))
@@ -146,6 +154,8 @@ def _load_ultralytics_checkpoint(pt: Path):
 
     import_ultralytics()
     ckpt = torch.load(pt, map_location="cpu", weights_only=False)  # noqa: S614 - our own checkpoint
+    if not isinstance(ckpt, dict):
+        raise InputError("not an ultralytics checkpoint (expected a dict)", pt)
     model = ckpt.get("ema") or ckpt.get("model")
     if model is None:
         raise InputError("not an ultralytics checkpoint (no 'ema' or 'model' entry)", pt)

@@ -23,8 +23,10 @@ def default_cache_dir() -> Path:
 
 
 def inspect_command(
-    mias_dir: Annotated[Path, typer.Option("--mias-dir", help="mini-MIAS folder: Info.txt and the films (.pgm or .png).")],
     report: Annotated[Path, typer.Option("--report", help="report.json written by mammo screen / mammo evaluate.")],
+    mias_dir: Annotated[Optional[Path], typer.Option("--mias-dir", help="mini-MIAS folder: Info.txt and the films (.pgm or .png).")] = None,
+    coco_json: Annotated[Optional[Path], typer.Option("--coco-json", help="A COCO detection file with the labels (instead of --mias-dir).")] = None,
+    images: Annotated[Optional[Path], typer.Option("--images", help="Image folder of --coco-json.")] = None,
     name: Annotated[str, typer.Option("--name", help="FiftyOne dataset name (rebuilt in place, never duplicated).")] = "mammoscreen",
     launch: Annotated[Optional[bool], typer.Option("--launch/--no-launch", help="Serve the App after building (default: yes, unless --no-dataset).")] = None,
     port: Annotated[int, typer.Option("--port", help="App port.")] = DEFAULT_PORT,
@@ -48,7 +50,7 @@ def inspect_command(
         mammo inspect --mias-dir data/mias --report runs/eval/report.json --no-dataset --export-gallery runs/eval/gallery
     """
     from converters.errors import InputError
-    from converters.mias import load_mias
+    from screening.evaluate_cmd import load_labelled_films
     from screening.inspect import load_report, match_report
 
     if launch is None:
@@ -59,7 +61,7 @@ def inspect_command(
         raise InputError("nothing to do: --no-dataset without --export-gallery")
     if not 0 < iou <= 1:
         raise InputError(f"--iou must be in (0, 1], got {iou}")
-    films = load_mias(mias_dir).films
+    films, mias_dir = load_labelled_films(mias_dir, coco_json, images)
     screened = load_report(report)
     if min_score is None:
         min_score = screened.score_threshold if screened.score_threshold is not None else 0.0
