@@ -49,7 +49,7 @@ def convert_command(
 
         if images is None:
             raise InputError("--coco-json needs --images DIR (the folder its file_name entries are relative to)")
-        source = load_coco_set(coco_json, images, verbose=not quiet)
+        source = load_coco_set(coco_json, images)  # its join report is a summary, printed even with --quiet
     summary = convert(source, out, cfg, progress=not quiet)
     print_summary(summary)
     typer.echo(f"wrote {out}/coco, {out}/yolo/dataset.yaml, {out}/splits.json")
