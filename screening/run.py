@@ -46,27 +46,29 @@ def _weights_name(w, pkg: str) -> str:
     return str(w) if w else f"shipped default ({pkg}/weights)"
 
 
-def print_screen_summary(doc: dict, out: Path, console=None) -> None:
+def print_screen_summary(doc: dict, out: Path, console=None, truth: dict[str, str] | None = None) -> None:
+    """Rich table of a report; ``truth`` (file -> labelled verdict) adds a column beside the verdict."""
     import numpy as np
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console()
     table = Table(title=f"mammo screen: {len(doc['films'])} films, {len(doc['failures'])} failed")
-    for c in ("file", "verdict", "boxes >= threshold", "top score", "top grade", "seconds"):
-        table.add_column(c)
+    columns = ["file", "verdict"] + (["labelled"] if truth else []) + ["boxes", "top score", "top grade", "seconds"]
+    for c in columns:
+        table.add_column(c, no_wrap=c in ("file", "verdict", "top grade"))
     thr = doc["config"]["score_threshold"]
     for f in doc["films"]:
         shown = [d for d in f["detections"] if d["score"] >= thr]
         top = f["detections"][0] if f["detections"] else None
         table.add_row(
-            f["file"], f["verdict"], str(len(shown)),
+            f["file"], f["verdict"], *([truth.get(f["file"], "?")] if truth else []), str(len(shown)),
             f"{top['score']:.2f}" if top else "-", top["grade"] if top else "-", f"{f['seconds']:.2f}",
         )
     console.print(table)
     if doc["films"]:
         secs = [f["seconds"] for f in doc["films"]]
-        console.print(f"median {np.median(secs):.2f} s per film; score threshold {thr}")
+        console.print(f"median {np.median(secs):.2f} s per film; boxes = detections scoring >= {thr} (score threshold)")
     for fl in doc["failures"]:
         console.print(f"[red]failed[/red] {fl['file']}: {fl['error']}")
     console.print(f"report: {out / 'report.json'}  overlays: {out / 'overlays'}")

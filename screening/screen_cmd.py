@@ -51,12 +51,15 @@ def demo_command(
     Example:
         mammo demo
     """
+    from converters.mias import load_mias
     from screening.run import print_screen_summary, screen_paths
     from screening.sample import sample_dir
 
     cfg = _config(None, {})
     doc = screen_paths([sample_dir()], out, cfg, progress=not quiet)
-    print_screen_summary(doc, out)
+    labels = load_mias(sample_dir()).films
+    truth = {f.image_path: f"{f.verdict} ({', '.join(sorted({les.lesion_class for les in f.lesions})) or 'NORM'})" for f in labels}
+    print_screen_summary(doc, out, truth=truth)
     typer.echo(f"demo done: open {out / 'overlays'} to see the boxes; labels of these films: {sample_dir() / 'Info.txt'}")
     if doc["failures"]:
         raise typer.Exit(1)

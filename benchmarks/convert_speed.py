@@ -1,7 +1,7 @@
 """Time `mammo convert` on MIAS_DIR, with and without preprocessing.
 
 Usage:
-    MIAS_DIR=../shared/data/mias python benchmarks/convert.py
+    MIAS_DIR=../shared/data/mias python benchmarks/convert_speed.py
 """
 
 from __future__ import annotations

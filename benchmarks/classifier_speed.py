@@ -2,8 +2,8 @@
 
 Usage::
 
-    python benchmarks/classifier.py                       # measure 50 steps, extrapolate 20,000
-    python benchmarks/classifier.py --run runs/classifier/bcdcnn_patient_all   # + a real run's time
+    python benchmarks/classifier_speed.py                       # measure 50 steps, extrapolate 20,000
+    python benchmarks/classifier_speed.py --run runs/classifier/bcdcnn_patient_all   # + a real run's time
 
 Training: the default config (configs/bcdcnn.yaml values: batch 32, plain SGD lr 0.003) on
 random 48x48 crops, ``torch.set_num_threads(1)`` as the training runs use; the per-step
@@ -22,7 +22,6 @@ from pathlib import Path
 
 # This file is named classifier.py: drop its own folder from the import path so that
 # `import classifier` finds the package, not this script.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
