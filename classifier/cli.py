@@ -5,7 +5,6 @@ The lead wires ``app`` into ``screening/cli.py``; ``python -m classifier.cli`` r
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -29,10 +28,14 @@ def train(
     fold: Annotated[Optional[int], typer.Option(help="Patient CV fold of the development films (0..kfold-1).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from RUN/checkpoint.pt.")] = False,
     no_baselines: Annotated[bool, typer.Option("--no-baselines", help="Skip texture/fused feature baselines.")] = False,
+    coco_json: Annotated[Optional[Path], typer.Option(help="Add a COCO source's training patients (e.g. CBIS-DDSM masses).")] = None,
+    images: Annotated[Optional[Path], typer.Option(help="Image folder of --coco-json.")] = None,
 ) -> None:
     """Train a crop classifier and evaluate it on its held-out side(s).
 
     Example: ``mammo classifier train --mias-dir ../shared/data/mias --out runs/bcdcnn --config configs/bcdcnn.yaml``
+
+    With CBIS-DDSM masses added to the training patients: ``... --coco-json $CBIS_DIR/train/_annotations.coco.json --images $CBIS_DIR/train``
     """
     from classifier.config import ClassifierConfig
     from classifier.run import run_training
@@ -43,7 +46,12 @@ def train(
     if resume and config is None and (out / "config.yaml").is_file():
         config = out / "config.yaml"
     cfg = load_config(ClassifierConfig, config, overrides)
-    summary = run_training(cfg, mias_dir, out, resume=resume, baselines=not no_baselines)
+    from converters.errors import InputError
+
+    if (coco_json is None) != (images is None):
+        raise InputError("--coco-json and --images go together")
+    summary = run_training(cfg, mias_dir, out, resume=resume, baselines=not no_baselines,
+                           coco_source=(coco_json, images) if coco_json is not None else None)
     typer.echo(f"trained {cfg.arch} ({cfg.protocol}{', LEAKY' if cfg.leaky else ''}, {cfg.subset}) "
                f"{cfg.steps} steps in {summary['train']['train_seconds']:.0f} s -> {out / 'model.safetensors'}")
     for side, res in summary["eval"].items():

@@ -38,6 +38,8 @@ class ClassifierConfig:
         normal_size: ``lesion`` (normal crop sides drawn from the training lesions' 2r) or
             ``fixed`` (the paper's fixed ``normal_fixed_px``).
         normals_per_normal_film, normals_per_abnormal_film: normal crops cut per film.
+        coco_normals_per_film: normal crops cut away from the boxes on each training film of
+            an added COCO source (``--coco-json``; CBIS-DDSM has no normal films).
         max_background_frac: crops with more non-breast area than this are dropped.
         augment: 8x rotations/flips on the training side.
         checkpoint_minutes: wall-clock minutes between checkpoints.
@@ -67,6 +69,7 @@ class ClassifierConfig:
     normal_fixed_px: int = 48
     normals_per_normal_film: int = 2
     normals_per_abnormal_film: int = 0
+    coco_normals_per_film: int = 1
     max_background_frac: float = 0.5
     augment: bool = True
     checkpoint_minutes: float = 3.0

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from classifier.config import ClassifierConfig
-from classifier.crops import augment8, background_fraction, circle_square, crop_square, sample_normal_squares
+from classifier.crops import augment8, background_fraction, box_squares, circle_square, crop_square, sample_normal_squares
 from converters.records import Film
 
 _SEVERITY_TO_GRADE = {"benign": 1, "malignant": 2}
@@ -75,18 +75,33 @@ _ARRAYS = ("images", "labels", "patient_ids", "film_ids", "kinds", "side_px", "s
 
 
 class FilmCache:
-    """Reads each film once and computes its breast mask once."""
+    """Reads each film once and computes its breast mask once.
+
+    Films are read from ``mias_dir`` unless :meth:`add_source` named another folder for them
+    (a COCO set's image folder).
+    """
 
     def __init__(self, mias_dir: str | Path):
         self.mias_dir = Path(mias_dir)
+        self._dirs: dict[str, Path] = {}
         self._images: dict[str, np.ndarray] = {}
         self._masks: dict[str, np.ndarray] = {}
+
+    def add_source(self, films: list[Film], folder: str | Path) -> None:
+        """Read ``films`` from ``folder``; a film id already known from another folder is an error."""
+        from converters.errors import InputError
+
+        for film in films:
+            if self._dirs.get(film.film_id, Path(folder)) != Path(folder):
+                raise InputError(f"film id {film.film_id!r} appears in two sources", folder)
+            self._dirs[film.film_id] = Path(folder)
 
     def image(self, film: Film) -> np.ndarray:
         from converters.images import read_gray8
 
         if film.film_id not in self._images:
-            self._images[film.film_id] = read_gray8(self.mias_dir / film.image_path, expected_wh=(film.width, film.height))
+            folder = self._dirs.get(film.film_id, self.mias_dir)
+            self._images[film.film_id] = read_gray8(folder / film.image_path, expected_wh=(film.width, film.height))
         return self._images[film.film_id]
 
     def breast(self, film: Film) -> np.ndarray:
@@ -98,7 +113,8 @@ class FilmCache:
 
 
 def lesion_in_subset(lesion, subset: str) -> bool:
-    if lesion.severity is None or lesion.radius_px is None:
+    """Lesions with a severity: circles (MIAS) and boxes (COCO sources, e.g. CBIS-DDSM masses)."""
+    if lesion.severity is None:
         return False
     if subset == "mass":
         return lesion.is_mass
@@ -118,8 +134,20 @@ def film_rng(seed: int, film_id: str) -> np.random.Generator:
 
 
 def lesion_sides(films: list[Film]) -> np.ndarray:
-    """Crop sides ``2 * radius_px`` of every circle lesion of ``films`` (the normal-size pool)."""
-    return np.array([2.0 * l.radius_px for f in films for l in f.lesions if l.radius_px is not None and l.severity])
+    """Crop sides of every graded lesion of ``films`` (the normal-size pool).
+
+    ``2 * radius_px`` for circles, the box's longer side for boxes: the side
+    :func:`lesion_square` cuts.
+    """
+    return np.array([2.0 * l.size_px for f in films for l in f.lesions if l.severity])
+
+
+def lesion_square(lesion) -> tuple[float, float, float]:
+    """``(cx, cy, side_px)`` of a labelled lesion's crop: the circle's square, or for a box
+    its centre and longer side (the rule the grader applies to detection boxes)."""
+    if lesion.radius_px is not None:
+        return circle_square(lesion.center_xy, lesion.radius_px)
+    return tuple(float(v) for v in box_squares(np.array([lesion.xyxy]))[0])
 
 
 def cut_crops(
@@ -150,7 +178,7 @@ def cut_crops(
         image, breast = cache.image(film), cache.breast(film)
         k = 0
         for lesion in wanted:
-            cx, cy, side = circle_square(lesion.center_xy, lesion.radius_px)
+            cx, cy, side = lesion_square(lesion)
             if background_fraction(breast, cx, cy, side) > cfg.max_background_frac:
                 counts["lesions_dropped_background"] += 1
                 continue

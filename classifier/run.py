@@ -8,6 +8,13 @@ Run folder layout::
     RUN/model.safetensors   final weights;  RUN/model.json  arch, crop size, class names
     RUN/eval_{val,test}/    metrics.json, table.md, confusion.png for the CNN, and
                             texture/ and fused/ subfolders for the feature baselines
+    RUN/eval_{val,test}_coco/  with an added COCO source: its own validation / test patients
+
+An added COCO source (``coco_sources``, e.g. CBIS-DDSM masses) is split by patient with the
+same function and seed; crops of its training patients (lesion boxes, plus
+``coco_normals_per_film`` normal crops away from the boxes) join the training side, its
+validation and test patients become the held-out sides ``val_coco`` and ``test_coco``. Validation and test stay mini-MIAS
+patients, so the figures compare with a mini-MIAS-only run.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import numpy as np
 
 from classifier.baselines import fit_logistic, proba_all_classes, texture_features
 from classifier.config import ClassifierConfig
-from classifier.data import Crops, FilmCache, build_dataset
+from classifier.data import Crops, FilmCache, build_dataset, cut_crops, lesion_sides
 from classifier.evaluate import evaluate_probs, predict
 from classifier.train import save_weights, train_model
 from converters.atomic import write_json_atomic
@@ -40,6 +47,37 @@ def model_meta(cfg: ClassifierConfig, side_pool_px: np.ndarray, info: dict) -> d
     }
 
 
+def add_coco_source(ds, cache: FilmCache, cfg: ClassifierConfig, coco_json: Path, images: Path) -> dict:
+    """Pool a COCO source's training patients into ``ds.sides['train']``; add sides ``val_coco``, ``test_coco``.
+
+    Returns the crop counts per side of this source.
+    """
+    from dataclasses import replace
+
+    from converters.cbis import load_coco_set
+    from converters.errors import InputError
+    from converters.splits import split_patients
+
+    if cfg.protocol != "patient":
+        raise InputError("an added COCO source needs --protocol patient (the paper protocol is MIAS only)")
+    films = load_coco_set(coco_json, images, verbose=False).films
+    cache.add_source(films, images)
+    split = split_patients(films, val_frac=cfg.val_frac, test_frac=cfg.test_frac, seed=cfg.split_seed)
+    train = [f for f in films if split[f.film_id] == "train"]
+    val = [f for f in films if split[f.film_id] == "val"]
+    test = [f for f in films if split[f.film_id] == "test"]
+    coco_cfg = replace(cfg, normals_per_abnormal_film=cfg.coco_normals_per_film)
+    pool = lesion_sides(train)
+    counts = {"train": {}, "val": {}, "test": {}}
+    tr = cut_crops(train, cache, coco_cfg, pool, counts["train"])
+    ds.sides["train"] = Crops.concat([ds.sides["train"], tr.augmented() if cfg.augment else tr])
+    ds.sides["val_coco"] = cut_crops(val, cache, coco_cfg, pool, counts["val"])
+    ds.sides["test_coco"] = cut_crops(test, cache, coco_cfg, pool, counts["test"])
+    ds.counts["coco"] = {"coco_json": Path(coco_json).name,
+                         "films": {"train": len(train), "val": len(val), "test": len(test)}, **counts}
+    return counts
+
+
 def feature_baselines(model, train: Crops, held: Crops, seed: int) -> dict[str, np.ndarray]:
     """Texture-only and CNN+texture logistic regressions trained on the un-augmented training crops."""
     tr = train.take(np.flatnonzero(train.orientation == 0))
@@ -56,8 +94,9 @@ def feature_baselines(model, train: Crops, held: Crops, seed: int) -> dict[str, 
 
 
 def run_training(cfg: ClassifierConfig, mias_dir: str | Path, run_dir: str | Path, resume: bool = False,
-                 progress: bool = True, baselines: bool = True) -> dict:
-    """Train per ``cfg`` on the films of ``mias_dir``; write the run folder; return a summary."""
+                 progress: bool = True, baselines: bool = True, coco_source: tuple[Path, Path] | None = None) -> dict:
+    """Train per ``cfg`` on the films of ``mias_dir`` (plus the training patients of
+    ``coco_source = (coco_json, images_dir)`` if given); write the run folder; return a summary."""
     from converters.mias import load_mias
 
     run_dir = Path(run_dir)
@@ -66,6 +105,8 @@ def run_training(cfg: ClassifierConfig, mias_dir: str | Path, run_dir: str | Pat
     films = load_mias(mias_dir).films
     cache = FilmCache(mias_dir)
     ds = build_dataset(films, cache, cfg)
+    if coco_source is not None:
+        add_coco_source(ds, cache, cfg, *coco_source)
     counts = {"protocol": cfg.protocol, "leaky": cfg.leaky, "subset": cfg.subset, "cut": ds.counts,
               "crops": {s: {"n": len(c), "patients": int(np.unique(c.patient_ids).size),
                             "class_counts": np.bincount(c.labels, minlength=len(cfg.class_names)).tolist()}
@@ -73,10 +114,11 @@ def run_training(cfg: ClassifierConfig, mias_dir: str | Path, run_dir: str | Pat
               "film_split": ds.film_split}
     write_json_atomic(run_dir / "counts.json", counts)
     model, info = train_model(cfg, ds.sides["train"], run_dir, resume=resume, progress=progress)
-    save_weights(model, run_dir, model_meta(cfg, ds.side_pool_px, info))
+    sources = ["mini-MIAS"] + ([Path(coco_source[0]).name] if coco_source is not None else [])
+    save_weights(model, run_dir, {**model_meta(cfg, ds.side_pool_px, info), "train_sources": sources})
     summary = {"run_dir": str(run_dir), "config": config_to_dict(cfg), "train": info, "eval": {}}
     tag = f"{cfg.arch} {cfg.protocol} {cfg.subset}" + (f" fold {cfg.fold}" if cfg.fold >= 0 else "")
-    for side in ("val", "test"):
+    for side in [s for s in ds.sides if s != "train"]:
         held = ds.sides.get(side)
         if held is None or not len(held):
             continue
