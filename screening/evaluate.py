@@ -61,6 +61,13 @@ def youden_threshold(labels, scores) -> float:
     return float(min(thr[best], 1.0))
 
 
+def verdict_score(film_json: dict) -> float:
+    """Highest detection score graded benign or malignant (0 if none): the verdict is not
+    ``normal`` exactly when this reaches ``score_threshold``, so a threshold on it is a
+    threshold on the verdict."""
+    return max((d["score"] for d in film_json.get("detections", []) if d["grade"] != "normal"), default=0.0)
+
+
 def sens_spec(labels, scores, threshold) -> tuple[float, float]:
     labels = np.asarray(labels, bool)
     pred = np.asarray(scores) >= threshold
@@ -131,6 +138,18 @@ def film_level_metrics(films: list[Film], doc_by_film: dict, thresholds: dict, n
         out["operating_point"] = {
             "abnormal_threshold": thr,
             "chosen_on": thresholds.get("chosen_on"),
+            "sensitivity": se.as_dict(),
+            "specificity": sp.as_dict(),
+        }
+    vthr = thresholds.get("verdict")
+    if vthr is not None and np.isfinite(vthr):
+        s_ver = np.array([verdict_score(doc_by_film[f.film_id]) if f.film_id in doc_by_film else 0.0 for f in films])
+        se = bootstrap_over_patients(pids, lambda i: sens_spec(abn[i], s_ver[i], vthr)[0], n_resamples, seed)
+        sp = bootstrap_over_patients(pids, lambda i: sens_spec(abn[i], s_ver[i], vthr)[1], n_resamples, seed)
+        out["verdict_threshold_from_validation"] = {
+            "score_threshold": vthr,
+            "chosen_on": thresholds.get("chosen_on"),
+            "rule": "score_threshold maximising Youden J of the verdict (not normal) on validation patients",
             "sensitivity": se.as_dict(),
             "specificity": sp.as_dict(),
         }

@@ -89,6 +89,7 @@ def evaluate_command(
         film_level_metrics,
         grading_metrics,
         predictions_from_report,
+        verdict_score,
         youden_threshold,
     )
     from screening.evaluate_report import metrics_to_markdown, plot_film_roc
@@ -109,7 +110,10 @@ def evaluate_command(
             val_res, _ = screen_films(screener, val_films, root, out / "val", cfg, progress=not quiet, write_overlays=False)
             labels = [f.is_abnormal for f in val_films if f.film_id in val_res]
             scores = [val_res[f.film_id].abnormal_score for f in val_films if f.film_id in val_res]
-            thresholds = {"abnormal": youden_threshold(labels, scores), "chosen_on": f"validation patients of {Path(splits).name} (Youden J)"}
+            vscores = [verdict_score(val_res[f.film_id].to_json()) for f in val_films if f.film_id in val_res]
+            thresholds = {"abnormal": youden_threshold(labels, scores),
+                          "verdict": max(youden_threshold(labels, vscores), cfg.report_min_score),
+                          "chosen_on": f"validation patients of {Path(splits).name} (Youden J)"}
     results, failures = screen_films(screener, films, root, out, cfg, progress=not quiet)
     cfg_dict = dataclasses.asdict(cfg)
     doc = report_document([results[f.film_id] for f in films if f.film_id in results], failures, cfg_dict)

@@ -56,8 +56,12 @@ def metrics_to_markdown(m: dict) -> str:
         lines.append(f"| film | specificity at that threshold | {_fmt(op['specificity'])} |")
     vp = fl.get("verdict_point")
     if vp:
-        lines.append(f"| film | sensitivity of the verdict (not normal) | {_fmt(vp['sensitivity'])} |")
+        lines.append(f"| film | sensitivity of the verdict (not normal), score threshold {m['score_threshold']} | {_fmt(vp['sensitivity'])} |")
         lines.append(f"| film | specificity of the verdict | {_fmt(vp['specificity'])} |")
+    vt = fl.get("verdict_threshold_from_validation")
+    if vt:
+        lines.append(f"| film | sensitivity of the verdict at score threshold {vt['score_threshold']:.3f} ({vt['chosen_on']}) | {_fmt(vt['sensitivity'])} |")
+        lines.append(f"| film | specificity of the verdict at that threshold | {_fmt(vt['specificity'])} |")
     lines.append(f"| film | benign vs malignant ROC AUC (abnormal films) | {_fmt(fl.get('benign_vs_malignant_auc_abnormal_films'))} |")
     ref = fl["reference"]
     lines += [

@@ -38,3 +38,19 @@ def test_evaluate_on_phantoms_with_a_perfect_detector(tmp_path, stub_models, cap
         assert (out / name).is_file(), name
     md = (out / "report.md").read_text()
     assert "95% CI" in md and "mAP@0.5" in md and "BCSC" in md
+
+
+def test_verdict_score_is_the_threshold_of_the_verdict():
+    import numpy as np
+
+    from screening.evaluate import verdict_score
+    from screening.pipeline import film_verdict
+
+    dets = [{"score": 0.9, "grade": "normal"}, {"score": 0.3, "grade": "benign"}, {"score": 0.1, "grade": "malignant"}]
+    assert verdict_score({"detections": dets}) == 0.3
+    assert verdict_score({"detections": []}) == 0.0
+    scores = np.array([d["score"] for d in dets])
+    probs = np.eye(3)[[0, 1, 2]]
+    for thr in (0.05, 0.1, 0.2, 0.3, 0.31, 0.95):
+        flagged = film_verdict(scores, probs, thr) != "normal"
+        assert flagged == (verdict_score({"detections": dets}) >= thr), thr
