@@ -6,7 +6,7 @@ weights (rebuilt from the model YAML, loaded from the shipped safetensors), thei
 (target <= 1.3), and the peak resident memory of this process (target <= 2 GB).
 
 Usage:
-    MIAS_DIR=../shared/data/mias python benchmarks/screen_speed.py [--films 20] [--threads 2]
+    MIAS_DIR=../shared/data/mias python benchmarks/screen.py [--films 20] [--threads 2]
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ import resource
 import sys
 import time
 from pathlib import Path
+
+# Run as a script, this folder comes first on sys.path, and benchmarks/detector.py and
+# benchmarks/classifier.py would shadow the packages of the same names: drop that entry.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import numpy as np
 
@@ -40,7 +44,7 @@ def main() -> None:
     from detector.api import default_weights_path
     from detector.offline import import_ultralytics
     from detector.weights_io import read_weights
-    from screening.pipeline import Screener, ScreenConfig
+    from screening.pipeline import ScreenConfig, Screener
     from screening.readers import read_film
 
     files = films_to_time(args.films)
