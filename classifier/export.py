@@ -24,16 +24,16 @@ def export_weights(src: str | Path, dst: str | Path, dtype: str = "float16") -> 
     Both files are written to temporary names and renamed.
     """
     import torch
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
+
+    from converters.safetensors_io import read_safetensors
 
     look_up_option(dtype, DTYPES, "dtype")
     src, dst = Path(src), Path(dst)
     if src.suffix != ".safetensors" or dst.suffix != ".safetensors":
         raise InputError("expected .safetensors paths for both the run weights and the export", src)
-    if not src.is_file():
-        raise InputError("classifier weights not found", src)
+    tensors = read_safetensors(src)
     meta = read_json(src.with_suffix(".json"), "the model.json written beside the run weights")
-    tensors = load_file(str(src), device="cpu")
     target = getattr(torch, dtype)
     out = {k: (v.to(target) if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}
     meta = {**meta, "stored_dtype": dtype}

@@ -46,7 +46,7 @@ def meta_path_for(weights: Path) -> Path:
 
 def load_model(weights: str | Path, device: str = "cpu"):
     """``(model, meta)`` from a ``.safetensors`` file and the JSON beside it."""
-    from safetensors.torch import load_file
+    from converters.safetensors_io import read_safetensors
 
     weights = Path(weights)
     meta_file = meta_path_for(weights)
@@ -64,7 +64,7 @@ def load_model(weights: str | Path, device: str = "cpu"):
     model = build_model(meta["arch"], num_classes=len(meta["class_names"]), in_chans=int(meta.get("in_chans", 1)),
                         drop_rate=float(meta.get("drop_rate", 0.0)), input_px=int(meta["input_px"]))
     # Shipped weights may be stored as float16 (classifier.export); compute in float32.
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(weights), device="cpu").items()}
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in read_safetensors(weights).items()}
     model.load_state_dict(state)
     model.to(device).eval()
     return model, meta

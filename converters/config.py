@@ -45,7 +45,10 @@ def from_dict(cls, data: dict, path=None, prefix: str = ""):
                 path,
             )
         kwargs[key] = _coerce(value, hints[key], prefix + key, path)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as err:  # a __post_init__ range check: one line, naming the config (or the flag)
+        raise InputError(f"{err} (a config key or its command-line flag)", path) from None
 
 
 def load_config(cls, path: str | Path | None = None, overrides: dict | None = None):

@@ -96,8 +96,10 @@ def read_image_any_depth(path: str | Path) -> np.ndarray:
                     return rgb[..., 0].copy()
                 return np.asarray(im.convert("L"), dtype=np.uint8).copy()
             raise InputError(f"unsupported image mode {mode!r}; expected 8-bit grayscale", path)
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise InputError(f"not a readable {suffix[1:].upper()} image ({err.__class__.__name__}: truncated or corrupt)", path) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ImportError):
+        # ImportError: once ultralytics is imported it patches Image.open, and on a file PIL
+        # cannot identify, the patch tries to import an optional HEIF plugin.
+        raise InputError(f"not a readable {suffix[1:].upper()} image (truncated, corrupt or another format)", path) from None
 
 
 def read_gray8(path: str | Path, expected_wh: tuple[int, int] | None = None) -> np.ndarray:

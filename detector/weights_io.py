@@ -59,11 +59,7 @@ def read_meta(weights: str | Path) -> dict:
 
 def read_weights(weights: str | Path) -> tuple[dict, dict]:
     """``(state_dict, meta)``."""
-    from safetensors.torch import load_file
+    from converters.safetensors_io import read_safetensors
 
     meta = read_meta(weights)
-    try:
-        state = load_file(str(weights), device="cpu")
-    except Exception as err:  # safetensors raises its own SafetensorError types
-        raise InputError(f"not a safetensors file ({err.__class__.__name__})", weights) from None
-    return state, meta
+    return read_safetensors(weights), meta

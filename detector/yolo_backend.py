@@ -13,6 +13,7 @@ was given (the preprocessed frame); :class:`detector.api.Detector` maps them to 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from pathlib import Path
 
@@ -193,8 +194,14 @@ class YoloNet:
 
         import_ultralytics()
         from ultralytics.nn.tasks import DetectionModel
+        from ultralytics.utils import LOGGER
 
-        self.model = DetectionModel(model_yaml, ch=3, nc=nc, verbose=False)
+        level = LOGGER.level
+        LOGGER.setLevel(logging.WARNING)  # not "Overriding model.yaml nc=80 with nc=1" on every load
+        try:
+            self.model = DetectionModel(model_yaml, ch=3, nc=nc, verbose=False)
+        finally:
+            LOGGER.setLevel(level)
         missing, unexpected = self.model.load_state_dict(state_dict, strict=False)
         if missing or unexpected:
             raise InputError(f"weights do not fit {model_yaml}: missing {missing[:3]}, unexpected {unexpected[:3]}")

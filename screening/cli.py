@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> None:
     except InputError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
+    except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as err:
+        # an output path that is a file, a folder where a file should go, or no write permission
+        typer.echo(f"error: {err.filename}: {err.strerror}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

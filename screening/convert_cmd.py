@@ -33,6 +33,8 @@ def convert_command(
     from converters.errors import InputError
     from converters.preprocess import PreprocessConfig
 
+    if out.exists() and not out.is_dir():
+        raise InputError("--out is a file; expected a folder (it is created if missing)", out)
     if (mias_dir is None) == (coco_json is None):
         raise InputError("give exactly one of --mias-dir DIR or --coco-json F --images DIR")
     cfg = load_config(
@@ -41,7 +43,10 @@ def convert_command(
         {"categories": categories, "film_size": film_size, "seed": seed, "val_frac": val_frac, "test_frac": test_frac, "preprocess": preprocess},
     )
     if imgsz is not None:
-        cfg.preprocessing = PreprocessConfig(**{**cfg.preprocessing.__dict__, "imgsz": imgsz})
+        try:
+            cfg.preprocessing = PreprocessConfig(**{**cfg.preprocessing.__dict__, "imgsz": imgsz})
+        except ValueError as err:
+            raise InputError(f"--imgsz: {err}") from None
     if mias_dir is not None:
         source = load_mias_set(mias_dir, cfg.film_size)
     else:

@@ -73,6 +73,7 @@ def evaluate_command(
     config: Annotated[Path | None, typer.Option(help="YAML with ScreenConfig keys.")] = None,
     n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples of patients.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads [default: 1, fastest on a busy 2-core machine].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Screen labelled films and measure detection, grading and film-level verdicts.
@@ -99,6 +100,7 @@ def evaluate_command(
     cfg = load_config(ScreenConfig, config, {
         "detector_weights": str(detector) if detector else None,
         "classifier_weights": str(classifier) if classifier else None,
+        "num_threads": threads,
     })
     films_all, root = load_labelled_films(mias_dir, coco_json, images)
     films, split_name, film_split = select_films(films_all, splits, split, all_films)

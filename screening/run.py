@@ -7,7 +7,7 @@ from pathlib import Path
 
 from converters.errors import InputError
 from screening.pipeline import Screener, ScreenConfig
-from screening.readers import find_films
+from screening.readers import FILM_SUFFIXES, find_films
 from screening.report import draw_overlay, overlay_name, report_document, write_report
 
 
@@ -16,23 +16,34 @@ def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screene
 
     Returns the report document (also written to ``out/report.json``).
     """
+    from contextlib import nullcontext
+
+    from converters.atomic import atomic_dir
     from converters.images import write_png_atomic
     from tqdm import tqdm
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError("--out is a file; expected a folder (it is created if missing)", out)
     files, failures = find_films(paths)
+    if not files:
+        missing = "; ".join(f"{f['file']}: {f['error']}" for f in failures)
+        raise InputError(f"no films found (expected {', '.join(FILM_SUFFIXES)} files or folders of them)"
+                         + (f": {missing}" if missing else ""), ", ".join(str(p) for p in paths))
     screener = screener or Screener(config)
     results = []
-    for path, name in tqdm(files, desc="screening", unit="film", disable=not progress):
-        try:
-            res = screener.screen_file(path, name)
-        except InputError as err:
-            failures.append({"file": name, "error": str(err)})
-            continue
-        results.append(res)
-        if config.overlays:
-            img = draw_overlay(res.film.image, res.to_json(), res.film.scale, config.score_threshold)
-            write_png_atomic(out / "overlays" / overlay_name(name), img[..., ::-1].copy())
+    # overlays of this run replace the folder whole at the end: no stale films from an earlier run
+    with atomic_dir(out / "overlays") if config.overlays else nullcontext() as overlay_dir:
+        for path, name in tqdm(files, desc="screening", unit="film", disable=not progress):
+            try:
+                res = screener.screen_file(path, name)
+            except InputError as err:
+                failures.append({"file": name, "error": str(err)})
+                continue
+            results.append(res)
+            if overlay_dir is not None:
+                img = draw_overlay(res.film.image, res.to_json(), res.film.scale, config.score_threshold)
+                write_png_atomic(overlay_dir / overlay_name(name), img[..., ::-1].copy())
     cfg = dataclasses.asdict(config)
     cfg["detector"] = {"backend": getattr(screener.detector, "backend", None), "weights": _weights_name(config.detector_weights, "detector")}
     cfg["classifier"] = {"weights": _weights_name(config.classifier_weights, "classifier")}
@@ -70,5 +81,5 @@ def print_screen_summary(doc: dict, out: Path, console=None, truth: dict[str, st
         secs = [f["seconds"] for f in doc["films"]]
         console.print(f"median {np.median(secs):.2f} s per film; boxes = detections scoring >= {thr} (score threshold)")
     for fl in doc["failures"]:
-        console.print(f"[red]failed[/red] {fl['file']}: {fl['error']}")
+        console.print(f"[red]failed[/red] {fl['file']}: {fl['error']}", soft_wrap=True)
     console.print(f"report: {out / 'report.json'}  overlays: {out / 'overlays'}")

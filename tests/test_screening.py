@@ -178,3 +178,50 @@ def test_schema_rejects(mutate, words):
     mutate(doc)
     with pytest.raises(InputError, match=words):
         validate_report(doc)
+
+
+def test_text_file_named_png_after_ultralytics_import_is_one_clear_failure(tmp_path):
+    # ultralytics patches PIL's Image.open; on an unidentifiable file the patch tries an
+    # optional HEIF plugin import, which must still end as one clear error, not a traceback
+    from detector.offline import import_ultralytics
+
+    import_ultralytics()
+    bad = tmp_path / "bad.png"
+    bad.write_text("hello, not an image")
+    with pytest.raises(InputError, match="not a readable PNG"):
+        read_film(bad)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (lambda t: ["screen", str(t / "empty")], "no films found"),
+        (lambda t: ["screen", str(t / "nowhere")], "no such file or folder"),
+        (lambda t: ["screen", str(t / "films"), "--out", str(t / "films" / "good.pgm")], "--out is a file"),
+        (lambda t: ["screen", str(t / "films"), "--score-threshold", "5"], "score_threshold must be in [0, 1]"),
+        (lambda t: ["screen", str(t / "films"), "--threads", "0"], "num_threads must be >= 1"),
+    ],
+)
+def test_screen_bad_arguments_are_one_line_exit_2(tmp_path, capsys, args, words):
+    from screening.cli import main
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "films").mkdir()
+    (tmp_path / "films" / "good.pgm").write_bytes(encode_pgm(phantom_film(128, [(40, 60, 10)])))
+    with pytest.raises(SystemExit) as exc:
+        main(args(tmp_path))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and words in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "mammo-screen").exists()
+
+
+def test_rerun_replaces_overlays_whole(tmp_path):
+    d = tmp_path / "films"
+    d.mkdir()
+    for name in ("a.pgm", "b.pgm"):
+        (d / name).write_bytes(encode_pgm(phantom_film(128, [(40, 60, 10)])))
+    screen_paths([d], tmp_path / "o", ScreenConfig(), screener=stub_screener(), progress=False)
+    assert len(list((tmp_path / "o" / "overlays").iterdir())) == 2
+    screen_paths([d / "a.pgm"], tmp_path / "o", ScreenConfig(), screener=stub_screener(), progress=False)
+    assert [p.name for p in (tmp_path / "o" / "overlays").iterdir()] == ["a.png"]
