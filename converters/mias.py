@@ -100,7 +100,11 @@ def parse_mias(
     image_labels: dict[str, list[ImageLabel]] = {}
     line_of: dict[str, int] = {}
     n_rows = n_boxes = n_image = n_norm = 0
+    seen_rows: dict[tuple, int] = {}
+    norm_line: dict[str, int] = {}
+    abnormal_line: dict[str, int] = {}
     started = False
+    lineno = 0
     for lineno, raw in enumerate(lines, start=1):
         line = raw.rstrip("\r\n").strip()
         toks = line.split()
@@ -135,6 +139,14 @@ def parse_mias(
             lesions[refnum], image_labels[refnum] = [], []
         n_rows += 1
         rest = toks[3:]
+        key = (refnum, tis, cls, *(t.upper() for t in rest))
+        if key in seen_rows:
+            raise InputError(f"this row repeats line {seen_rows[key]}; expected each abnormality once", path, lineno)
+        seen_rows[key] = lineno
+        other = abnormal_line.get(refnum) if cls == "NORM" else norm_line.get(refnum)
+        if other is not None:
+            raise InputError(f"{refnum} is labelled NORM and abnormal (line {other}); expected one or the other", path, lineno)
+        (norm_line if cls == "NORM" else abnormal_line).setdefault(refnum, lineno)
         if cls == "NORM":
             if rest:
                 raise InputError(f"a NORM row takes no severity or coordinates, got {' '.join(rest)!r}", path, lineno)
@@ -163,11 +175,14 @@ def parse_mias(
                 path,
                 lineno,
             )
-        if not r > 0:
-            raise InputError(f"expected RADIUS > 0, got {coords[2]}", path, lineno)
+        if not 0 < r <= max(width, height):
+            raise InputError(f"expected 0 < RADIUS <= {max(width, height)} (the film's size), got {coords[2]}", path, lineno)
         center = (x, mias_y_to_row(y, height))
         lesions[refnum].append(Lesion.from_circle(center, r, resolution_wh, cls, severity))
         n_boxes += 1
+    if not order:
+        raise InputError(f"no label rows found up to the end of the file; expected rows '{_ROW}' after the header",
+                         path, max(lineno, 1))
     films = []
     for refnum in order:
         patient, side = patient_of(refnum)

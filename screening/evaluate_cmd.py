@@ -31,12 +31,19 @@ def select_films(films, splits, split, use_all):
     from converters.errors import InputError
     from converters.splits import load_splits, select_split
 
+    if use_all and splits is not None:
+        raise InputError("give either --all or --splits FILE --split NAME, not both")
     if use_all:
         return films, "all (every film of the folder)", None
     if splits is None:
         raise InputError("choose the films: --splits FILE --split test, or --all")
     film_split = load_splits(splits)
-    return select_split(films, film_split, split), f"{split} patients of {Path(splits).name}", film_split
+    chosen = select_split(films, film_split, split)
+    absent = sum(1 for fid, s in film_split.items() if s == split) - len(chosen)
+    if absent > 0:
+        typer.echo(f"note: {absent} films of split {split!r} in {Path(splits).name} are not in this folder; "
+                   f"evaluating the {len(chosen)} that are", err=True)
+    return chosen, f"{split} patients of {Path(splits).name}", film_split
 
 
 def screen_films(screener, films, root, out, config, progress, write_overlays=True):

@@ -53,8 +53,11 @@ def test_flip_is_its_own_inverse():
         ("mdb001 G CIRC Q 535 425 197", pytest.raises(InputError), "severity"),
         ("mdb001 G CIRC B 1024 425 197", pytest.raises(InputError), "outside"),
         ("mdb001 G CIRC B 535 0 197", pytest.raises(InputError), "outside"),
-        ("mdb001 G CIRC B 535 425 0", pytest.raises(InputError), "RADIUS > 0"),
-        ("mdb001 G CIRC B 535 425 -3", pytest.raises(InputError), "RADIUS > 0"),
+        ("mdb001 G CIRC B 535 425 0", pytest.raises(InputError), "0 < RADIUS"),
+        ("mdb001 G CIRC B 535 425 -3", pytest.raises(InputError), "0 < RADIUS"),
+        ("mdb001 G CIRC B 535 425 5000", pytest.raises(InputError), "RADIUS <= 1024"),
+        ("mdb003 D CIRC B 535 425 20", pytest.raises(InputError), "NORM and abnormal"),
+        ("mdb003 D NORM", pytest.raises(InputError), "repeats line 6"),
         ("mdb001 G CIRC B 535 abc 197", pytest.raises(InputError), "number for Y"),
         ("mdb001 G CIRC B 535 425", pytest.raises(InputError), "X Y RADIUS"),
         ("mdb001 G CIRC", pytest.raises(InputError), "severity"),
@@ -70,6 +73,11 @@ def test_row_table(row, expectation, words):
         msg = str(err.value)
         assert words in msg
         assert msg.startswith("Info.txt:7: "), msg  # file and line named
+
+
+def test_no_label_rows_is_an_error():
+    with pytest.raises(InputError, match="no label rows"):
+        parse(["just a header", "", "=========="])
 
 
 def test_tissue_disagreement_names_both_lines():
