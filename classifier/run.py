@@ -114,7 +114,7 @@ def run_training(cfg: ClassifierConfig, mias_dir: str | Path, run_dir: str | Pat
               "film_split": ds.film_split}
     write_json_atomic(run_dir / "counts.json", counts)
     model, info = train_model(cfg, ds.sides["train"], run_dir, resume=resume, progress=progress)
-    sources = ["mini-MIAS"] + ([Path(coco_source[0]).name] if coco_source is not None else [])
+    sources = ["mini-MIAS"] + ([f"COCO {Path(coco_source[0]).parent.parent.name}/{Path(coco_source[0]).parent.name}/{Path(coco_source[0]).name}"] if coco_source is not None else [])
     save_weights(model, run_dir, {**model_meta(cfg, ds.side_pool_px, info), "train_sources": sources})
     summary = {"run_dir": str(run_dir), "config": config_to_dict(cfg), "train": info, "eval": {}}
     tag = f"{cfg.arch} {cfg.protocol} {cfg.subset}" + (f" fold {cfg.fold}" if cfg.fold >= 0 else "")

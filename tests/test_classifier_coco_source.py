@@ -46,7 +46,7 @@ def test_coco_source_joins_training_side_only(tmp_path):
     assert coco_counts["train"]["lesions_kept"] > 0 and coco_counts["test"]["lesions_kept"] > 0
     assert coco_counts["train"]["normal_crops"] > 0  # normal tissue away from the boxes
     assert "test_coco" in summary["eval"]
-    assert json.loads((run / "model.json").read_text())["train_sources"] == ["mini-MIAS", coco.name]
+    assert json.loads((run / "model.json").read_text())["train_sources"] == ["mini-MIAS", f"COCO cbis/train/{coco.name}"]
 
     # the COCO source's held-out sides hold only its own val/test patients; val/test stay mini-MIAS
     films = load_coco_set(coco, images, verbose=False).films
