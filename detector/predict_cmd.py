@@ -12,13 +12,27 @@ from converters.images import read_gray8
 
 
 def run_predict(images: list[Path], weights: Path | None, min_score: float, out: Path | None) -> dict:
-    """Load the detector once, predict every image, print boxes scoring >= ``min_score``."""
+    """Load the detector once, predict every image, print boxes scoring >= ``min_score``.
+
+    A film that cannot be read (8-bit films only here; ``mammo screen`` windows 16-bit and
+    DICOM) is reported and skipped; the exit status is then 1.
+    """
+    from converters.errors import InputError
     from detector.api import load_detector
 
+    if not 0 <= min_score <= 1:
+        raise InputError(f"--min-score must be in [0, 1], got {min_score}")
+    if out is not None and out.is_dir():
+        raise InputError("--out is a folder; expected a JSON file name", out)
     detector = load_detector(weights)
-    results = {}
+    results, failures = {}, {}
     for path in images:
-        image = read_gray8(path)
+        try:
+            image = read_gray8(path)
+        except InputError as err:
+            typer.echo(f"failed {err}", err=True)
+            failures[str(path)] = str(err)
+            continue
         t0 = time.perf_counter()
         found = detector.predict(image)
         dt = time.perf_counter() - t0
@@ -30,5 +44,7 @@ def run_predict(images: list[Path], weights: Path | None, min_score: float, out:
     if out is not None:
         write_json_atomic(out, {"backend": detector.backend,
                                 "coordinates": "film pixels, top-left origin, xyxy, exclusive right/bottom edges",
-                                "films": results})
+                                "films": results, "failures": failures})
+    if failures:
+        raise typer.Exit(1)
     return results
