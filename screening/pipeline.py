@@ -22,13 +22,15 @@ from screening.readers import FilmImage, read_film
 class ScreenConfig:
     """Thresholds and models of a screening run (saved into ``report.json``)."""
 
-    score_threshold: float = 0.25
+    # Operating point of the shipped models, chosen on mini-MIAS validation patients (Youden J
+    # of the verdict; `mammo evaluate --split test` prints how it was chosen and re-derives it).
+    score_threshold: float = 0.166
     report_min_score: float = 0.01
     max_detections: int = 30
     rescale_to_model_grid: bool = True
     detector_weights: str | None = None
     classifier_weights: str | None = None
-    abnormal_threshold: float | None = None
+    abnormal_threshold: float | None = 0.165
     malignant_threshold: float | None = None
     overlays: bool = True
     num_threads: int = 1
