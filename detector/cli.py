@@ -87,7 +87,7 @@ def export_command(
 ) -> None:
     """Export a YOLO run's checkpoint as safetensors + JSON sidecar (no pickles, no machine paths).
 
-    Example: mammo detector export --run work/runs/yolo-mias --which last --out detector/weights/yolo11n-mias.safetensors
+    Example: mammo detector export --run work/runs/yolo-both --which last --out detector/weights/yolo11n-mias-cbis.safetensors
     """
     from detector.yolo_backend import export_run_checkpoint
 

@@ -23,7 +23,7 @@ def convert_command(
     config: Annotated[Path | None, typer.Option(help="YAML with ConvertConfig keys (flags override it).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
-    """Convert mini-MIAS labels to COCO (boxes + circle masks), a YOLO dataset and patient splits.
+    """Convert mini-MIAS labels (or a COCO set) to COCO (boxes + circle masks), a YOLO dataset and patient splits.
 
     Example:
         mammo convert --mias-dir data/sample --out work/sample-converted
