@@ -1,4 +1,7 @@
-"""Write ``detector/weights/MODEL_CARD.md`` from what a run and its evaluations measured.
+"""Write a single-source (mini-MIAS) detector model card from what a run and its evaluations measured.
+
+It wrote the mini-MIAS-only part of ``detector/weights/MODEL_CARD.md``; the pooled
+(mini-MIAS + CBIS-DDSM) section above it was written from ``mammo evaluate`` outputs.
 
 Every figure in the card is read from files the run and ``mammo detector evaluate`` wrote
 (``results.csv``, ``summary.json`` of the conversion, ``metrics.json``, ``timing.json``);
@@ -89,7 +92,7 @@ def build_card(run: Path, converted: Path, weights: Path, choice: str, val: Path
     )
     val_md = (val / "metrics.md").read_text().replace("### ", "#### ")
     test_md = (test / "metrics.md").read_text().replace("### ", "#### ")
-    return f"""# Model card: default lesion detector (`yolo11n-mias.safetensors`)
+    return f"""# Model card: default lesion detector (`{weights.name}`)
 
 Research software, not a medical device: it has not been validated for clinical use.
 
@@ -97,8 +100,8 @@ Research software, not a medical device: it has not been validated for clinical 
 - Architecture: YOLO11n built from ultralytics' `{meta['model_yaml']}` (single class `lesion`), trained
   from scratch (no pretrained weights exist offline). Epoch of the shipped weights: {_epoch_text(meta, len(ep))};
   checkpoint chosen: **{choice}** (see "Model selection").
-- Files: `detector/weights/yolo11n-mias.safetensors` ({size_mb:.1f} MB, a plain state_dict, sha256 `{sha[:16]}...`)
-  and its sidecar `yolo11n-mias.json` (model YAML, image size, preprocessing, recipe, validation metrics of the
+- Files: `detector/weights/{weights.name}` ({size_mb:.1f} MB, a plain state_dict, sha256 `{sha[:16]}...`)
+  and its sidecar `{weights.with_suffix(".json").name}` (model YAML, image size, preprocessing, recipe, validation metrics of the
   checkpoint). No pickles, no machine paths.
 - Use: `from detector.api import load_detector; load_detector().predict(film_u8) -> Detections` (boxes `xyxy`
   in ORIGINAL film pixels, top-left origin, scores), or `mammo detector predict FILM...`.
