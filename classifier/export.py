@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from converters.atomic import _umask, read_json, write_json_atomic
+from converters.atomic import default_file_mode, read_json, write_json_atomic
 from converters.errors import InputError, look_up_option
 
 DTYPES = ("float32", "float16", "bfloat16")
@@ -40,7 +40,7 @@ def export_weights(src: str | Path, dst: str | Path, dtype: str = "float16") -> 
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name("." + dst.name + ".tmp")
     save_file(out, str(tmp))
-    os.chmod(tmp, 0o666 & ~_umask())  # safetensors writes 0600; a shipped file must be readable
+    os.chmod(tmp, default_file_mode())  # safetensors writes 0600; a shipped file must be readable
     os.replace(tmp, dst)
     write_json_atomic(dst.with_suffix(".json"), meta)
     return dst

@@ -47,11 +47,14 @@ def model_meta(cfg: ClassifierConfig, side_pool_px: np.ndarray, info: dict) -> d
     }
 
 
-def add_coco_source(ds, cache: FilmCache, cfg: ClassifierConfig, coco_json: Path, images: Path) -> dict:
-    """Pool a COCO source's training patients into ``ds.sides['train']``; add sides ``val_coco``, ``test_coco``.
+def coco_source_name(coco_json: str | Path) -> str:
+    """``COCO folder/split/file.json``: names the source without the machine's absolute path."""
+    return "COCO " + "/".join(Path(coco_json).parts[-3:])
 
-    Returns the crop counts per side of this source.
-    """
+
+def add_coco_source(ds, cache: FilmCache, cfg: ClassifierConfig, coco_json: Path, images: Path) -> None:
+    """Pool a COCO source's training patients into ``ds.sides['train']``; add sides ``val_coco``,
+    ``test_coco``; record its crop counts under ``ds.counts['coco']``."""
     from dataclasses import replace
 
     from converters.cbis import load_coco_set
@@ -73,9 +76,8 @@ def add_coco_source(ds, cache: FilmCache, cfg: ClassifierConfig, coco_json: Path
     ds.sides["train"] = Crops.concat([ds.sides["train"], tr.augmented() if cfg.augment else tr])
     ds.sides["val_coco"] = cut_crops(val, cache, coco_cfg, pool, counts["val"])
     ds.sides["test_coco"] = cut_crops(test, cache, coco_cfg, pool, counts["test"])
-    ds.counts["coco"] = {"coco_json": Path(coco_json).name,
+    ds.counts["coco"] = {"coco_json": coco_source_name(coco_json),
                          "films": {"train": len(train), "val": len(val), "test": len(test)}, **counts}
-    return counts
 
 
 def feature_baselines(model, train: Crops, held: Crops, seed: int) -> dict[str, np.ndarray]:
@@ -114,7 +116,7 @@ def run_training(cfg: ClassifierConfig, mias_dir: str | Path, run_dir: str | Pat
               "film_split": ds.film_split}
     write_json_atomic(run_dir / "counts.json", counts)
     model, info = train_model(cfg, ds.sides["train"], run_dir, resume=resume, progress=progress)
-    sources = ["mini-MIAS"] + ([f"COCO {Path(coco_source[0]).parent.parent.name}/{Path(coco_source[0]).parent.name}/{Path(coco_source[0]).name}"] if coco_source is not None else [])
+    sources = ["mini-MIAS"] + ([ds.counts["coco"]["coco_json"]] if coco_source is not None else [])
     save_weights(model, run_dir, {**model_meta(cfg, ds.side_pool_px, info), "train_sources": sources})
     summary = {"run_dir": str(run_dir), "config": config_to_dict(cfg), "train": info, "eval": {}}
     tag = f"{cfg.arch} {cfg.protocol} {cfg.subset}" + (f" fold {cfg.fold}" if cfg.fold >= 0 else "")

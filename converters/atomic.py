@@ -10,10 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def _umask() -> int:
+def default_file_mode() -> int:
+    """``0o666`` less the process umask: the mode a plain ``open()`` would give a new file."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
 
 
 def temp_file_beside(path: str | Path, suffix: str = ".tmp") -> tuple[int, str]:
@@ -24,7 +25,7 @@ def temp_file_beside(path: str | Path, suffix: str = ".tmp") -> tuple[int, str]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=suffix)
-    os.chmod(tmp, 0o666 & ~_umask())
+    os.chmod(tmp, default_file_mode())
     return fd, tmp
 
 

@@ -74,7 +74,7 @@ def train_command(
     look_up_option(backend, BACKEND_NAMES, "backend")
     if len(data) > 1 and backend != "yolo":
         raise InputError(f"--data given {len(data)} times: pooling sources is implemented for --backend yolo only")
-    result = TRAINERS[backend](data if len(data) > 1 else data[0], config, out, epochs, resume, seed)
+    result = TRAINERS[backend](data if backend == "yolo" else data[0], config, out, epochs, resume, seed)
     for key, val in result.items():
         typer.echo(f"{key}: {val}")
 
