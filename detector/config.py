@@ -21,13 +21,17 @@ class YoloConfig:
         time_hours: ultralytics ``time=``: stop after this many hours whatever ``epochs`` says.
         batch, workers: batch size; dataloader workers (ultralytics uses 0 on CPU).
         patience: early-stopping patience in epochs without validation improvement.
-        optimizer, lr0, lrf, cos_lr, warmup_epochs: optimiser and schedule.
+        optimizer, lr0, lrf, cos_lr, warmup_epochs, warmup_bias_lr: optimiser and schedule
+            (bias lr starts at ``warmup_bias_lr``; 0 is what ``optimizer=auto`` uses anyway).
         hsv_h, hsv_s, hsv_v, degrees, translate, scale, fliplr, flipud, mosaic, mixup,
             close_mosaic: augmentation (ultralytics names).
         cache: cache decoded images in RAM.
         seed, deterministic: reproducibility.
         plots: write ultralytics' PNG plots into the run.
         device: ``cpu`` or a CUDA index.
+        init_weights: start from these detector weights (``.safetensors`` + ``.json``
+            sidecar, e.g. the shipped model) instead of a random initialisation: a second
+            training stage. Same ``model`` and ``imgsz`` required; ``null``: from scratch.
     """
 
     model: str = "yolo11n.yaml"
@@ -42,6 +46,7 @@ class YoloConfig:
     lrf: float = 0.01
     cos_lr: bool = False
     warmup_epochs: float = 3.0
+    warmup_bias_lr: float = 0.0
     hsv_h: float = 0.0
     hsv_s: float = 0.0
     hsv_v: float = 0.3
@@ -58,6 +63,7 @@ class YoloConfig:
     deterministic: bool = True
     plots: bool = True
     device: str = "cpu"
+    init_weights: str | None = None
 
     def __post_init__(self) -> None:
         if self.imgsz < 32 or self.imgsz % 32:

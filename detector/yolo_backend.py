@@ -45,6 +45,7 @@ def ultralytics_train_args(cfg: YoloConfig, data_yaml: Path, out: Path) -> dict:
         lrf=cfg.lrf,
         cos_lr=cfg.cos_lr,
         warmup_epochs=cfg.warmup_epochs,
+        warmup_bias_lr=cfg.warmup_bias_lr,
         hsv_h=cfg.hsv_h,
         hsv_s=cfg.hsv_s,
         hsv_v=cfg.hsv_v,
@@ -119,6 +120,8 @@ def train_yolo(data_dir: str | Path | list[str | Path], cfg: YoloConfig, out: st
         model.train(resume=True, data=str(data_yaml), workers=cfg.workers, **extra)
     else:
         model = YOLO(cfg.model)
+        if cfg.init_weights:
+            model.add_callback("on_pretrain_routine_end", _start_from(cfg, pre))
         model.train(**ultralytics_train_args(cfg, data_yaml, out))
     exported = {}
     for name in ("best", "last"):
@@ -126,6 +129,37 @@ def train_yolo(data_dir: str | Path | list[str | Path], cfg: YoloConfig, out: st
         if pt.is_file():
             exported[name] = str(export_yolo_checkpoint(pt, out / f"{name}.safetensors", meta))
     return {"run": str(out), **exported}
+
+
+def _start_from(cfg: YoloConfig, pre) -> callable:
+    """An ultralytics callback that copies ``cfg.init_weights`` into the model and its EMA.
+
+    Runs once the trainer has built the network, its optimiser and EMA and before the first
+    step; the tensors are copied in place, so the optimiser keeps its parameter references.
+    The weights must be the same architecture, image size and preprocessing as this run.
+    """
+    from detector.weights_io import read_weights
+
+    state, meta = read_weights(cfg.init_weights)
+    if meta.get("backend") != "yolo" or meta.get("model_yaml") != cfg.model or int(meta["imgsz"]) != cfg.imgsz:
+        raise InputError(f"init_weights were trained as {meta.get('backend')} {meta.get('model_yaml')} at "
+                         f"{meta.get('imgsz')} px; this recipe is yolo {cfg.model} at {cfg.imgsz} px", cfg.init_weights)
+    if meta["preprocess"] != dataclasses.asdict(pre):
+        raise InputError("init_weights were trained on differently preprocessed films than these datasets "
+                         f"({meta['preprocess']} vs {dataclasses.asdict(pre)})", cfg.init_weights)
+
+    def load(trainer) -> None:
+        import torch
+
+        with torch.no_grad():
+            for module in (trainer.model, trainer.ema.ema):
+                own = module.state_dict()
+                if set(own) != set(state) or any(own[k].shape != state[k].shape for k in own):
+                    raise InputError(f"init_weights do not fit {cfg.model} with {len(own)} tensors", cfg.init_weights)
+                for key, tensor in own.items():
+                    tensor.copy_(state[key].to(tensor.dtype))
+
+    return load
 
 
 def export_run_checkpoint(run: str | Path, which: str, dst: str | Path) -> Path:

@@ -269,6 +269,15 @@ def test_yolo_trains_from_yaml_exports_safetensors_and_predicts(converted, tmp_p
         train_yolo(conv, cfg, run)
     with pytest.raises(InputError, match="nothing to resume"):  # a finished run keeps no optimiser state
         train_yolo(conv, cfg, run, resume=True)
+    # a second stage starts from these weights: with lr 0 its (EMA) conv weights stay exactly them
+    from converters.safetensors_io import read_safetensors
+
+    stage2 = train_yolo(conv, dataclasses.replace(cfg, epochs=1, lr0=0.0, init_weights=str(weights)), tmp_path / "yolo2")
+    before, after = read_safetensors(weights), read_safetensors(stage2["last"])
+    convs = [k for k in before if k.endswith("conv.weight")]
+    assert len(convs) > 50 and all(np.array_equal(before[k].numpy(), after[k].numpy()) for k in convs)
+    with pytest.raises(InputError, match="at 128 px; this recipe is yolo yolo11n.yaml at 160 px"):
+        train_yolo(conv, dataclasses.replace(cfg, imgsz=160, init_weights=str(weights)), tmp_path / "yolo3")
     det = load_detector(weights, backend="yolo", conf=0.0)
     assert det.meta["imgsz"] == 128 and det.preprocess_config.imgsz == 128
     found = det.predict(read_gray8(mias / "mdb001.png"))
