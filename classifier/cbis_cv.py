@@ -47,6 +47,7 @@ class CbisCvConfig:
     out_px: int = 64
     contexts: tuple = (1.0, 2.0)
     unstretch: float = 1.0
+    margin: bool = False
     logistic_c: float = 1.0
     n_bootstrap: int = 1000
     compare_with: str = ""
@@ -62,6 +63,58 @@ def lbp_histogram(crop_u8: np.ndarray) -> np.ndarray:
     return hist / max(hist.sum(), 1.0)
 
 
+MARGIN_PX = 96  # margin features: a crop of twice the box side at this size (box half-side 24 px)
+ANNULI = ((0.5, 0.8), (0.8, 1.2), (1.2, 1.6))  # in units of the box half-side
+N_RAYS = 36
+
+
+def margin_features(crop_u8: np.ndarray) -> np.ndarray:
+    """Margin descriptors of a lesion centred in a crop twice its side (12 features).
+
+    Malignant masses tend to have ill-defined, spiculated, irregular margins; benign ones
+    circumscribed, round ones. Per annulus around the centre (:data:`ANNULI`): gradient
+    strength relative to the crop's contrast, how much of it points inwards (a bright
+    mass on darker tissue: a sharp, convex edge) and how much runs across the radius
+    (edges along spokes: spiculation). Along :data:`N_RAYS` rays: the radius where the
+    profile first falls below the mean of centre and surround (the edge), whose
+    coefficient of variation measures outline irregularity, the fraction of rays with
+    no such fall (an ill-defined edge), and the mean edge radius.
+    """
+    import cv2
+
+    f = cv2.GaussianBlur(crop_u8.astype(np.float32), (0, 0), 1.0)
+    n = f.shape[0]
+    c = (n - 1) / 2
+    half = n / 4
+    gy, gx = np.gradient(f)
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32) - c
+    r = np.hypot(xx, yy) + 1e-6
+    mag = np.hypot(gx, gy) + 1e-6
+    radial = (gx * xx + gy * yy) / r
+    across = np.abs(-gx * yy + gy * xx) / r
+    contrast = float(f.std()) + 1e-6
+    feats = []
+    for lo, hi in ANNULI:
+        ring = (r >= lo * half) & (r < hi * half)
+        feats += [mag[ring].mean() / contrast, float((-radial[ring]).mean() / mag[ring].mean()),
+                  float(across[ring].mean() / mag[ring].mean())]
+    centre = float(f[r < 0.3 * half].mean())
+    surround = float(f[(r >= 1.6 * half) & (r < 2 * half)].mean())
+    level = (centre + surround) / 2
+    steps = np.arange(1, int(2 * half))
+    edges = []
+    for a in np.linspace(0, 2 * np.pi, N_RAYS, endpoint=False):
+        px = np.clip(np.round(c + steps * np.cos(a)).astype(int), 0, n - 1)
+        py = np.clip(np.round(c + steps * np.sin(a)).astype(int), 0, n - 1)
+        below = np.nonzero((f[py, px] < level) if centre >= surround else (f[py, px] > level))[0]
+        edges.append(steps[below[0]] / half if len(below) else np.nan)
+    edges = np.asarray(edges)
+    found = edges[np.isfinite(edges)]
+    cv = float(found.std() / found.mean()) if len(found) > 1 else 1.0
+    feats += [cv, float(np.mean(~np.isfinite(edges))), float(found.mean()) if len(found) else 2.0]
+    return np.asarray(feats, np.float64)
+
+
 def lesion_features(image_u8: np.ndarray, xyxy, cfg: CbisCvConfig) -> np.ndarray:
     """Feature vector of one lesion box on one (already unstretched) film."""
     from classifier.baselines import texture_features
@@ -75,6 +128,8 @@ def lesion_features(image_u8: np.ndarray, xyxy, cfg: CbisCvConfig) -> np.ndarray
         crop = crop_square(image_u8, cx, cy, side * ctx, cfg.out_px)
         feats.append(texture_features(crop[None], np.array([side * ctx]))[0])
         feats.append(lbp_histogram(crop))
+    if cfg.margin:
+        feats.append(margin_features(crop_square(image_u8, cx, cy, side * 2, MARGIN_PX)))
     feats.append(np.log([w, h, w / h]))
     return np.concatenate(feats)
 
@@ -277,6 +332,7 @@ def main(
     seed: Annotated[int | None, typer.Option(help="Fold and model seed [default: 0].")] = None,
     k: Annotated[int | None, typer.Option(help="Number of patient folds [default: 5].")] = None,
     compare_with: Annotated[Path | None, typer.Option(help="Another run's OUT: paired AUC difference on the same lesions.")] = None,
+    margin: Annotated[bool | None, typer.Option("--margin/--no-margin", help="Add margin features (edge sharpness, spiculation, outline irregularity) [default: no].")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML with CbisCvConfig keys (flags override it).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
@@ -288,7 +344,7 @@ def main(
     from converters.config import load_config
 
     cfg = load_config(CbisCvConfig, config, {"cbis_dir": str(cbis_dir), "mias_dir": str(mias_dir) if mias_dir else None,
-                                             "unstretch": unstretch, "seed": seed, "k": k,
+                                             "unstretch": unstretch, "seed": seed, "k": k, "margin": margin,
                                              "compare_with": str(compare_with) if compare_with else None})
     s = run(cfg, out, progress=not quiet)
     print(f"{s['protocol']}; unstretch {s['unstretch']}")

@@ -47,24 +47,12 @@ def select_films(films, splits, split, use_all):
 
 
 def screen_films(screener, films, root, out, config, progress, write_overlays=True):
-    """Screen films (in order); returns (results by film id, failures)."""
-    from converters.errors import InputError
-    from converters.images import write_png_atomic
-    from screening.report import draw_overlay, overlay_name
-    from tqdm import tqdm
+    """Screen labelled films (in order); returns (results by film id, failures)."""
+    from screening.run import screen_items
 
-    results, failures = {}, []
-    for film in tqdm(films, desc="screening", unit="film", disable=not progress):
-        try:
-            res = screener.screen_file(root / film.image_path, film.image_path)
-        except InputError as err:
-            failures.append({"file": film.image_path, "error": str(err)})
-            continue
-        results[film.film_id] = res
-        if write_overlays and config.overlays:
-            img = draw_overlay(res.film.image, res.to_json(), res.film.scale, config.score_threshold)
-            write_png_atomic(out / "overlays" / overlay_name(film.image_path), img[..., ::-1].copy())
-    return results, failures
+    items = [(root / film.image_path, film.image_path) for film in films]
+    screened, failures = screen_items(screener, items, out, config, progress, overlays=write_overlays)
+    return {film.film_id: res for film, res in zip(films, screened) if res is not None}, failures
 
 
 def evaluate_command(

@@ -16,12 +16,6 @@ def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screene
 
     Returns the report document (also written to ``out/report.json``).
     """
-    from contextlib import nullcontext
-
-    from converters.atomic import atomic_dir
-    from converters.images import write_png_atomic
-    from tqdm import tqdm
-
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError("--out is a file; expected a folder (it is created if missing)", out)
@@ -31,19 +25,8 @@ def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screene
         raise InputError(f"no films found (expected {', '.join(FILM_SUFFIXES)} files or folders of them)"
                          + (f": {missing}" if missing else ""), ", ".join(str(p) for p in paths))
     screener = screener or Screener(config)
-    results = []
-    # overlays of this run replace the folder whole at the end: no stale films from an earlier run
-    with atomic_dir(out / "overlays") if config.overlays else nullcontext() as overlay_dir:
-        for path, name in tqdm(files, desc="screening", unit="film", disable=not progress):
-            try:
-                res = screener.screen_file(path, name)
-            except InputError as err:
-                failures.append({"file": name, "error": str(err)})
-                continue
-            results.append(res)
-            if overlay_dir is not None:
-                img = draw_overlay(res.film.image, res.to_json(), res.film.scale, config.score_threshold)
-                write_png_atomic(overlay_dir / overlay_name(name), img[..., ::-1].copy())
+    screened, more = screen_items(screener, files, out, config, progress)
+    results, failures = [r for r in screened if r is not None], failures + more
     cfg = dataclasses.asdict(config)
     cfg["detector"] = {"backend": getattr(screener.detector, "backend", None), "weights": _weights_name(config.detector_weights, "detector")}
     cfg["classifier"] = {"weights": _weights_name(config.classifier_weights, "classifier")}
@@ -51,6 +34,35 @@ def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screene
     doc = report_document(results, failures, cfg)
     write_report(out, doc)
     return doc
+
+
+def screen_items(screener: Screener, items, out: str | Path, config: ScreenConfig, progress: bool = True,
+                 overlays: bool = True) -> tuple[list, list[dict]]:
+    """Screen ``(path, name)`` pairs in order: ``(results aligned with items, None where it failed), failures``.
+
+    Overlays (when ``overlays`` and ``config.overlays``) replace ``out/overlays`` whole at the
+    end, so no stale film of an earlier run stays beside this run's.
+    """
+    from contextlib import nullcontext
+
+    from converters.atomic import atomic_dir
+    from converters.images import write_png_atomic
+    from tqdm import tqdm
+
+    results, failures = [], []
+    with atomic_dir(Path(out) / "overlays") if overlays and config.overlays else nullcontext() as overlay_dir:
+        for path, name in tqdm(items, desc="screening", unit="film", disable=not progress):
+            try:
+                res = screener.screen_file(path, name)
+            except InputError as err:
+                failures.append({"file": name, "error": str(err)})
+                results.append(None)
+                continue
+            results.append(res)
+            if overlay_dir is not None:
+                img = draw_overlay(res.film.image, res.to_json(), res.film.scale, config.score_threshold)
+                write_png_atomic(overlay_dir / overlay_name(name), img[..., ::-1].copy())
+    return results, failures
 
 
 def _weights_name(w, pkg: str) -> str:
