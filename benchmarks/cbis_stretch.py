@@ -201,7 +201,7 @@ def main(
     mias_dir: Annotated[Path, typer.Option(help="mini-MIAS folder (Info.txt and films).")],
     out: Annotated[Path | None, typer.Option(help="Write all figures to this JSON file.")] = None,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
-    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    n_resamples: Annotated[int, typer.Option("--n-bootstrap", help="Bootstrap resamples over patients.")] = 1000,
     limit: Annotated[int | None, typer.Option(help="Only the first N films of each source (a quick look).")] = None,
     sigma_px: Annotated[float, typer.Option(help="Gaussian smoothing before the gradients, pixels.")] = 2.0,
 ) -> None:

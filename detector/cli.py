@@ -122,7 +122,7 @@ def evaluate_command(
     split: Annotated[Optional[str], typer.Option(help="train | val | test (with --splits).")] = None,
     all_films: Annotated[bool, typer.Option("--all", help="Evaluate every film in --mias-dir.")] = False,
     hit_rule: Annotated[str, typer.Option(help="center (box centre inside the circle) | iou.")] = "center",
-    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples over patients.")] = 1000,
+    n_boot: Annotated[int, typer.Option("--n-bootstrap", help="Bootstrap resamples over patients.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     threads: Annotated[int, typer.Option(help="torch CPU threads (1 is fastest on a busy 2-core machine).")] = 1,
     film_size: Annotated[int, typer.Option(help="Film side in pixels (mini-MIAS: 1024).")] = 1024,

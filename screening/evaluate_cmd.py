@@ -66,9 +66,9 @@ def evaluate_command(
     detector: Annotated[Path | None, typer.Option(help="Detector weights (default: shipped).")] = None,
     classifier: Annotated[Path | None, typer.Option(help="Classifier weights (default: shipped).")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML with ScreenConfig keys.")] = None,
-    n_resamples: Annotated[int, typer.Option(help="Bootstrap resamples of patients.")] = 1000,
+    n_resamples: Annotated[int, typer.Option("--n-bootstrap", help="Bootstrap resamples of patients.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads [default: 1, fastest on a busy 2-core machine].")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads.", show_default="1, fastest on a busy 2-core machine")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Screen labelled films and measure detection, grading and film-level verdicts.

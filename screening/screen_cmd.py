@@ -22,7 +22,7 @@ def screen_command(
     classifier: Annotated[Path | None, typer.Option(help="Classifier weights (default: the shipped model).")] = None,
     score_threshold: Annotated[float | None, typer.Option(help="Detections at or above this score count for the verdict.")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML with ScreenConfig keys (configs/screen.yaml).")] = None,
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads [default: 1, fastest on a busy 2-core machine].")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads.", show_default="1, fastest on a busy 2-core machine")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Screen mammograms: find lesions, grade them, give each film a verdict.

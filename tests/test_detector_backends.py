@@ -292,7 +292,7 @@ def test_yolo_trains_from_yaml_exports_safetensors_and_predicts(converted, tmp_p
     saved = json.loads((tmp_path / "pred.json").read_text())["films"]
     assert len(saved) == 2 and all(0 <= v <= 192 for d in saved.values() for b in d for v in b["xyxy"])
     res = runner.invoke(app, ["evaluate", "--weights", str(weights), "--mias-dir", str(mias), "--splits",
-                              str(conv / "splits.json"), "--split", "test", "--film-size", "192", "--n-boot", "20",
+                              str(conv / "splits.json"), "--split", "test", "--film-size", "192", "--n-bootstrap", "20",
                               "--out", str(tmp_path / "ev")])
     assert res.exit_code == 0, res.output
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())

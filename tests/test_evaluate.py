@@ -25,7 +25,7 @@ def test_evaluate_on_phantoms_with_a_perfect_detector(tmp_path, stub_models, cap
     src = small_mias(tmp_path / "mias1024", size=1024)
     out = tmp_path / "eval"
     with pytest.raises(SystemExit) as exc:
-        main(["evaluate", "--mias-dir", str(src), "--all", "--out", str(out), "--quiet", "--n-resamples", "50"])
+        main(["evaluate", "--mias-dir", str(src), "--all", "--out", str(out), "--quiet", "--n-bootstrap", "50"])
     assert exc.value.code in (0, None)
     m = json.loads((out / "metrics.json").read_text())
     assert m["films"] == 10 and m["patients"] == 5
