@@ -78,4 +78,20 @@ def import_ultralytics(config_dir: str | Path | None = None):
 
     if SETTINGS.get("sync", False):
         SETTINGS.update({"sync": False})
+    _unpatch_pil_open()
     return ultralytics
+
+
+def _unpatch_pil_open() -> None:
+    """Give ``PIL.Image.open`` back its own behaviour.
+
+    ultralytics replaces it process-wide with a wrapper that, on a file PIL cannot
+    identify, tries to install the HEIF plugin (``pi-heif``) and warns on stderr; films
+    are never HEIF, and a corrupt film must fail with this project's one-line error.
+    """
+    import PIL.Image
+    from ultralytics.utils import patches
+
+    original = getattr(patches, "_image_open", None)
+    if original is not None and PIL.Image.open is not original:
+        PIL.Image.open = original

@@ -385,6 +385,21 @@ def test_offline_environment_and_fonts(tmp_path, monkeypatch):
             assert (folder / name).stat().st_size > 100_000  # a real TrueType file, not a stub
 
 
+def test_pil_open_is_pil_own_after_importing_ultralytics(tmp_path, capsys):
+    import PIL.Image
+
+    from converters.images import read_gray8
+    from detector.offline import import_ultralytics
+
+    import_ultralytics()
+    assert PIL.Image.open.__module__ == "PIL.Image"  # not ultralytics' pi-heif installing wrapper
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(InputError, match="broken.png"):
+        read_gray8(bad)
+    assert "pi-heif" not in capsys.readouterr().err
+
+
 def test_cli_rejects_unknown_backend_and_ambiguous_selection(tmp_path):
     from detector.cli import app
 
