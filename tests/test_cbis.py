@@ -345,8 +345,10 @@ def test_cbis_cv_runs_on_synthetic_set(tmp_path):
     from classifier.cbis_cv import CbisCvConfig, run
 
     coco, _ = write_cbis_set(tmp_path / "cbis", extra_patients=16)
-    cfg = CbisCvConfig(cbis_dir=str(coco.parent.parent), k=2, n_bootstrap=50, models=("logistic", "box_geometry"))
+    cfg = CbisCvConfig(cbis_dir=str(coco.parent.parent), k=2, n_bootstrap=50, models=("logistic", "box_geometry"),
+                       margin=True)
     s = run(cfg, tmp_path / "cv", progress=False)
+    assert s["n_features"] == 69 + 12
     # 7 + 16 boxes; 2 without pathology (the mixed film) and 1 on the film without a row
     assert s["n_lesions"] == 23 - 3 and s["boxes_left_out_without_pathology"] == 3
     assert s["n_patients"] == 2 + 16
@@ -357,6 +359,22 @@ def test_cbis_cv_runs_on_synthetic_set(tmp_path):
     scores = np.load(tmp_path / "cv" / "cv_scores.npz")
     assert np.isfinite(scores["logistic"]).all() and len(scores["y"]) == 20
     assert (tmp_path / "cv" / "config.yaml").is_file()
+
+
+def test_margin_features_tell_a_round_mass_from_a_spiculated_one():
+    from classifier.cbis_cv import margin_features
+
+    n = 96
+    yy, xx = np.mgrid[0:n, 0:n] - (n - 1) / 2
+    r, a = np.hypot(xx, yy), np.arctan2(yy, xx)
+    disc = np.where(r < 24, 200, 80).astype(np.uint8)
+    star = np.where(r < 24 * (1 + 0.4 * np.cos(8 * a)), 200, 80).astype(np.uint8)
+    f_disc, f_star = margin_features(disc), margin_features(star)
+    assert f_disc.shape == (12,) and np.isfinite(f_disc).all()
+    assert f_disc[5] < 0.2 < 0.8 < f_star[5]  # gradient across the radius at the edge: spokes
+    assert f_disc[9] < 0.05 < 0.2 < f_star[9]  # edge radius varies along the outline
+    assert f_disc[11] == pytest.approx(1.0, abs=0.1)  # the edge lies at the box half-side
+    assert margin_features(np.full((n, n), 120, np.uint8))[10] == 1.0  # flat: no ray finds an edge
 
 
 def test_unlisted_images_are_counted(cbis_set):
