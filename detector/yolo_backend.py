@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +122,7 @@ def train_yolo(data_dir: str | Path | list[str | Path], cfg: YoloConfig, out: st
     else:
         model = YOLO(cfg.model)
         if cfg.init_weights:
-            model.add_callback("on_pretrain_routine_end", _start_from(cfg, pre))
+            model.add_callback("on_pretrain_routine_end", _start_from(cfg.init_weights, meta))
         model.train(**ultralytics_train_args(cfg, data_yaml, out))
     exported = {}
     for name in ("best", "last"):
@@ -131,22 +132,24 @@ def train_yolo(data_dir: str | Path | list[str | Path], cfg: YoloConfig, out: st
     return {"run": str(out), **exported}
 
 
-def _start_from(cfg: YoloConfig, pre) -> callable:
-    """An ultralytics callback that copies ``cfg.init_weights`` into the model and its EMA.
+def _start_from(init_weights: str, run_meta: dict) -> Callable:
+    """An ultralytics callback that copies ``init_weights`` into the model and its EMA.
 
     Runs once the trainer has built the network, its optimiser and EMA and before the first
     step; the tensors are copied in place, so the optimiser keeps its parameter references.
-    The weights must be the same architecture, image size and preprocessing as this run.
+    The weights' sidecar must match this run's (``run_meta``): backend, architecture, image
+    size and preprocessing.
     """
     from detector.weights_io import read_weights
 
-    state, meta = read_weights(cfg.init_weights)
-    if meta.get("backend") != "yolo" or meta.get("model_yaml") != cfg.model or int(meta["imgsz"]) != cfg.imgsz:
+    state, meta = read_weights(init_weights)
+    if any(meta.get(k) != run_meta[k] for k in ("backend", "model_yaml", "imgsz")):
         raise InputError(f"init_weights were trained as {meta.get('backend')} {meta.get('model_yaml')} at "
-                         f"{meta.get('imgsz')} px; this recipe is yolo {cfg.model} at {cfg.imgsz} px", cfg.init_weights)
-    if meta["preprocess"] != dataclasses.asdict(pre):
+                         f"{meta.get('imgsz')} px; this recipe is yolo {run_meta['model_yaml']} at {run_meta['imgsz']} px",
+                         init_weights)
+    if meta["preprocess"] != run_meta["preprocess"]:
         raise InputError("init_weights were trained on differently preprocessed films than these datasets "
-                         f"({meta['preprocess']} vs {dataclasses.asdict(pre)})", cfg.init_weights)
+                         f"({meta['preprocess']} vs {run_meta['preprocess']})", init_weights)
 
     def load(trainer) -> None:
         import torch
@@ -155,7 +158,7 @@ def _start_from(cfg: YoloConfig, pre) -> callable:
             for module in (trainer.model, trainer.ema.ema):
                 own = module.state_dict()
                 if set(own) != set(state) or any(own[k].shape != state[k].shape for k in own):
-                    raise InputError(f"init_weights do not fit {cfg.model} with {len(own)} tensors", cfg.init_weights)
+                    raise InputError(f"init_weights do not fit {run_meta['model_yaml']} with {len(own)} tensors", init_weights)
                 for key, tensor in own.items():
                     tensor.copy_(state[key].to(tensor.dtype))
 
