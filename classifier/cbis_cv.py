@@ -32,7 +32,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-MODELS = ("logistic", "boosting", "box_geometry")
+MODELS = ("logistic", "boosting", "ensemble", "box_geometry")
 N_GEOMETRY = 3  # the last features: log width, log height, log aspect
 
 
@@ -181,10 +181,29 @@ class _Columns:
         return self.clf.predict_proba(X[:, -self.n :])
 
 
+class _Mean:
+    """Fitted models whose positive-class probabilities are averaged (classes ``[0, 1]``)."""
+
+    def __init__(self, models):
+        self.models, self.classes_ = models, np.array([0, 1])
+
+    def predict_proba(self, X):
+        p = np.mean([m.predict_proba(X)[:, list(m.classes_).index(1)] for m in self.models], axis=0)
+        return np.stack([1 - p, p], axis=1)
+
+
 def make_model(name: str, cfg: CbisCvConfig):
+    """``fit(X, y) -> fitted model with predict_proba``: one of :data:`MODELS`.
+
+    ``ensemble`` is the mean of the ``logistic`` and ``boosting`` probabilities, each
+    fitted on the same rows (no weights to tune).
+    """
     from converters.errors import look_up_option
 
     look_up_option(name, MODELS, "model")
+    if name == "ensemble":
+        parts = [make_model("logistic", cfg), make_model("boosting", cfg)]
+        return lambda X, y: _Mean([fit(X, y) for fit in parts])
     if name in ("logistic", "box_geometry"):
         from classifier.baselines import fit_logistic
 

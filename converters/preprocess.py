@@ -3,7 +3,9 @@
 Steps, each optional: breast segmentation (keep the largest bright component, fill its
 holes, blank film labels and tape marks outside it), orientation normalisation (mirror
 so the chest wall is on the LEFT), crop to the breast plus a margin, median filter,
-CLAHE, resize so the longer side is ``imgsz``.
+CLAHE, an optional horizontal rescale (``x_scale``: e.g. 1/1.6 restores the approximate
+aspect of CBIS-DDSM films that a third party stretched to 800 x 800), resize so the longer
+side is ``imgsz``.
 
 :func:`preprocess` returns the image and the exact :class:`Transform` it applied, so a
 box drawn in the model's frame maps back to film pixels (``inverse_xyxy``) and a label
@@ -32,8 +34,11 @@ class PreprocessConfig:
     clahe: bool = False
     clahe_clip: float = 2.0
     imgsz: int | None = None
+    x_scale: float = 1.0
 
     def __post_init__(self) -> None:
+        if not (0.1 <= self.x_scale <= 10):
+            raise ValueError(f"x_scale must be in [0.1, 10] (1 = keep the stored aspect), got {self.x_scale}")
         if self.median_ksize and (self.median_ksize < 3 or self.median_ksize % 2 == 0):
             raise ValueError(f"median_ksize must be 0 (off) or an odd number >= 3, got {self.median_ksize}")
         if self.imgsz is not None and self.imgsz < 16:
@@ -209,9 +214,10 @@ def preprocess(image: np.ndarray, config: PreprocessConfig | None = None) -> tup
         img = cv2.medianBlur(img, config.median_ksize)
     if config.clahe:
         img = cv2.createCLAHE(clipLimit=config.clahe_clip, tileGridSize=(8, 8)).apply(img)
-    out_wh = (x2 - x1, y2 - y1)
-    if config.imgsz is not None:
-        s = config.imgsz / max(out_wh)
-        out_wh = (max(1, round(out_wh[0] * s)), max(1, round(out_wh[1] * s)))
+    crop_wh = (x2 - x1, y2 - y1)
+    target_wh = (crop_wh[0] * config.x_scale, float(crop_wh[1]))
+    s = 1.0 if config.imgsz is None else config.imgsz / max(target_wh)
+    out_wh = (max(1, round(target_wh[0] * s)), max(1, round(target_wh[1] * s)))
+    if config.imgsz is not None or out_wh != crop_wh:
         img = cv2.resize(img, out_wh, interpolation=cv2.INTER_AREA)
     return img, Transform((w, h), flipped, crop, out_wh)

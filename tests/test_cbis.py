@@ -361,6 +361,22 @@ def test_cbis_cv_runs_on_synthetic_set(tmp_path):
     assert (tmp_path / "cv" / "config.yaml").is_file()
 
 
+def test_cbis_cv_ensemble_is_the_mean_of_its_two_fitted_models():
+    from classifier.cbis_cv import CbisCvConfig, make_model
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 5))
+    y = (X[:, 0] + 0.5 * rng.normal(size=120) > 0).astype(int)
+    cfg = CbisCvConfig()
+    both = make_model("ensemble", cfg)(X, y)
+    parts = [make_model(m, cfg)(X, y) for m in ("logistic", "boosting")]
+    p = both.predict_proba(X)
+    assert p.shape == (120, 2) and np.allclose(p.sum(axis=1), 1)
+    expected = np.mean([m.predict_proba(X)[:, 1] for m in parts], axis=0)
+    assert np.allclose(p[:, 1], expected)
+    assert not np.allclose(p[:, 1], parts[0].predict_proba(X)[:, 1])  # not just one of them
+
+
 def test_margin_features_tell_a_round_mass_from_a_spiculated_one():
     from classifier.cbis_cv import margin_features
 

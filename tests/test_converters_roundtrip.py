@@ -86,6 +86,30 @@ def test_preprocess_transform_round_trip(right_side, imgsz):
     assert not (out[label_in_frame] > 200).any()
 
 
+@pytest.mark.parametrize("imgsz", [None, 96])
+def test_preprocess_x_scale_narrows_the_frame_and_maps_boxes_back(imgsz):
+    img = phantom_film(256, [(60, 100, 12)], seed=3)
+    plain, tr1 = preprocess(img, PreprocessConfig(imgsz=imgsz))
+    narrow, tr = preprocess(img, PreprocessConfig(imgsz=imgsz, x_scale=1 / 1.6))
+    assert tr.crop_xyxy == tr1.crop_xyxy
+    (cw, ch), (w, h) = (tr.crop_xyxy[2] - tr.crop_xyxy[0], tr.crop_xyxy[3] - tr.crop_xyxy[1]), tr.output_wh
+    # Width over height shrinks by the factor (to the rounding of one pixel).
+    assert abs(w / h - (cw / ch) / 1.6) < 1.5 / h
+    assert narrow.shape == (h, w) and max(w, h) == (imgsz or max(w, h))
+    sx, sy = tr.scale_xy
+    assert sx / sy == pytest.approx(1 / 1.6, rel=0.02)
+    boxes = np.array([[10, 20, 50, 70], [100.5, 30.25, 120, 90]])
+    assert np.allclose(tr.inverse_xyxy(tr.forward_xyxy(boxes)), boxes)
+    # The lesion still sits where the transform puts it.
+    (px, py), = tr.forward_points([[60.5, 100.5]])
+    assert narrow[int(py), int(px)] > 150
+
+
+def test_preprocess_config_rejects_a_nonsense_x_scale():
+    with pytest.raises(ValueError, match="x_scale"):
+        PreprocessConfig(x_scale=0)
+
+
 def test_breast_mask_keeps_breast_drops_label():
     img = phantom_film(256, [], seed=1)
     img[5:15, 230:250] = 255
