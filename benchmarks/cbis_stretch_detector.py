@@ -59,6 +59,7 @@ def score_condition(detector, films, images_dir: Path, x_scale: float, n_boot: i
 def paired_differences(films, a: dict, b: dict, n_boot: int, seed: int) -> dict:
     """``b - a`` for sensitivity at 1 FP/film and mean FROC sensitivity, same patient resamples."""
     from converters.bootstrap import bootstrap_over_patients
+    from detector.detection_metrics import _est
     from detector.froc import FP_RATES_PER_FILM
 
     pids = [f.patient_id for f in films]
@@ -69,14 +70,16 @@ def paired_differences(films, a: dict, b: dict, n_boot: int, seed: int) -> dict:
 
     out = {}
     for name, pick in (("sensitivity_at_1fp", lambda s: s[at1]), ("mean_froc_sensitivity", np.mean)):
-        est = bootstrap_over_patients(
-            pids, lambda idx: float(pick(sens(b["_events"], idx)) - pick(sens(a["_events"], idx))), n_boot, seed)
-        out[name] = {"value": est.value, "ci95": [est.ci_low, est.ci_high], "n_patients": est.n_patients}
+        out[name] = _est(bootstrap_over_patients(
+            pids, lambda idx: float(pick(sens(b["_events"], idx)) - pick(sens(a["_events"], idx))), n_boot, seed))
     return out
 
 
 def _f(e: dict) -> str:
-    return f"{e['value']:.3f} [{e['ci95'][0]:.3f}, {e['ci95'][1]:.3f}]"
+    def num(x):
+        return "n/a" if x is None else f"{x:.3f}"
+
+    return f"{num(e['value'])} [{num(e['ci95'][0])}, {num(e['ci95'][1])}]"
 
 
 @app.command()
@@ -98,6 +101,8 @@ def main(
     from converters.splits import load_splits, select_split
     from detector.api import default_weights_path, load_detector
 
+    if not 1.0 < factor <= 10.0:
+        raise typer.BadParameter(f"expected a stretch factor in (1, 10], got {factor}", param_hint="--factor")
     torch.set_num_threads(threads)
     images = cbis_dir / "train"
     films = select_split(list(load_coco_set(images / "_annotations.coco.json", images, verbose=False).films),
@@ -109,6 +114,7 @@ def main(
         "split": split, "films": len(films), "patients": len({f.patient_id for f in films}),
         "lesions": sum(len(f.lesions) for f in films),
         "weights": (weights or default_weights_path()).name, "factor": factor,
+        "sidecar_x_scale": detector.meta.get("preprocess", {}).get("x_scale", 1.0),
         "hit_rule": "center (predicted box centre inside the labelled box)",
         "ci": f"bootstrap 95% over patients, {n_bootstrap} resamples, seed {seed}",
         "conditions": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],

@@ -3,10 +3,13 @@
 A CPU-light grader study (no CNN): each mass box gives square crops centred on the box
 (:func:`classifier.crops.crop_square`, side ``max(w, h)`` times each ``context``), described
 by the GLCM/intensity/size features of :func:`classifier.baselines.texture_features`, a
-uniform-LBP histogram and the box's log width, height and aspect. Two fixed models, both
-reported (none is chosen on the held-out folds): a standardised logistic regression
-(:func:`classifier.baselines.fit_logistic`) and sklearn's histogram gradient boosting,
-beside a baseline that sees only the box geometry (a shortcut check).
+uniform-LBP histogram and the box's log width, height and aspect (``--margin`` adds 12
+margin descriptors, :func:`margin_features`). Models, all reported (none is chosen on the
+held-out folds): a standardised logistic regression
+(:func:`classifier.baselines.fit_logistic`), sklearn's histogram gradient boosting, their
+mean (``ensemble``, added after the first two had been measured: see notes/cbis.md), and a
+baseline that sees only the box geometry (a shortcut check). Paired AUC differences of the
+ensemble against its two parts are in ``summary.json`` (``model_differences``).
 
 Protocol: :func:`converters.splits.kfold_patients` (patients stratified by their worst
 pathology) assigns each patient to one fold; every fold's model is fit on the other folds'
@@ -290,22 +293,34 @@ def mias_check(table: dict, mias_dir: Path, cfg: CbisCvConfig) -> dict:
     return out
 
 
-def paired_auc_difference(this_dir: Path, other_dir: Path, cfg: CbisCvConfig) -> dict:
-    """AUC(this run) - AUC(other run) on the same held-out lesions, bootstrap CI over patients."""
+def _paired(y, patients, score_a, score_b, cfg: CbisCvConfig) -> dict:
+    """AUC(a) - AUC(b) on the same lesions, bootstrap CI over patients."""
     from classifier.metrics import auc
     from converters.bootstrap import bootstrap_over_patients
+
+    est = bootstrap_over_patients(patients, lambda i: auc(y[i], score_a[i]) - auc(y[i], score_b[i]),
+                                  cfg.n_bootstrap, cfg.seed)
+    return {"value": est.value, "ci95": [est.ci_low, est.ci_high], "n_patients": est.n_patients}
+
+
+def paired_auc_difference(this_dir: Path, other_dir: Path, cfg: CbisCvConfig) -> dict:
+    """AUC(this run) - AUC(other run) per model on the same held-out lesions; models the
+    other run lacks are listed under ``not_in_other_run``."""
     from converters.errors import InputError
 
     a, b = np.load(this_dir / "cv_scores.npz"), np.load(other_dir / "cv_scores.npz")
     if not all(np.array_equal(a[k], b[k]) for k in ("y", "patients", "films")):
         raise InputError("the two runs did not score the same lesions (different data or k?)", other_dir / "cv_scores.npz")
-    y, out = a["y"], {}
-    for m in cfg.models:
-        if m in a and m in b:
-            est = bootstrap_over_patients(a["patients"], lambda i: auc(y[i], a[m][i]) - auc(y[i], b[m][i]),
-                                          cfg.n_bootstrap, cfg.seed)
-            out[m] = {"value": est.value, "ci95": [est.ci_low, est.ci_high], "n_patients": est.n_patients}
+    out = {m: _paired(a["y"], a["patients"], a[m], b[m], cfg) for m in cfg.models if m in a and m in b}
+    out["not_in_other_run"] = [m for m in cfg.models if m in a and m not in b]
     return out
+
+
+def model_differences(scores_npz: Path, cfg: CbisCvConfig) -> dict:
+    """``ensemble`` minus each of its two parts, paired on one run's held-out lesions."""
+    d = np.load(scores_npz)
+    return {f"ensemble_minus_{m}": _paired(d["y"], d["patients"], d["ensemble"], d[m], cfg)
+            for m in ("logistic", "boosting") if "ensemble" in d and m in d}
 
 
 def run(cfg: CbisCvConfig, out_dir: Path, progress: bool = True) -> dict:
@@ -326,6 +341,7 @@ def run(cfg: CbisCvConfig, out_dir: Path, progress: bool = True) -> dict:
         "boxes_left_out_without_pathology": table["skipped_without_pathology"],
         "unstretch": cfg.unstretch, "cv": res,
     }
+    summary["model_differences"] = model_differences(out_dir / "cv_scores.npz", cfg)
     if cfg.compare_with:
         summary["auc_minus_compare_with"] = {"other_run": cfg.compare_with,
                                              **paired_auc_difference(out_dir, Path(cfg.compare_with), cfg)}
@@ -377,7 +393,10 @@ def main(
     if "auc_minus_compare_with" in s:
         d = s["auc_minus_compare_with"]
         print(f"  AUC minus {d['other_run']} (paired, same lesions): " + "; ".join(
-            f"{m} {d[m]['value']:+.3f} [{d[m]['ci95'][0]:+.3f}, {d[m]['ci95'][1]:+.3f}]" for m in cfg.models if m in d))
+            f"{m} {d[m]['value']:+.3f} [{d[m]['ci95'][0]:+.3f}, {d[m]['ci95'][1]:+.3f}]" for m in cfg.models if m in d)
+            + (f"; not in that run: {', '.join(d['not_in_other_run'])}" if d["not_in_other_run"] else ""))
+    for name, d in s["model_differences"].items():
+        print(f"  {name.replace('_', ' ')} (paired, same lesions): {d['value']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]")
     for m, r in s.get("mias_cross_dataset", {}).items():
         print(f"  {m:9s} trained on all CBIS -> mini-MIAS masses: all {_f(r['all_mias_masses'])}; "
               f"test patients {_f(r['mias_test_patients'])}")

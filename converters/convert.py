@@ -88,7 +88,8 @@ def convert(source: SourceSet, out: str | Path, config: ConvertConfig, progress:
     films = source.films
     film_split = split_patients(films, config.val_frac, config.test_frac, config.seed)
     pconf = config.preprocessing if config.preprocess else PreprocessConfig(
-        segment=False, flip_to_left=False, crop=False, imgsz=config.preprocessing.imgsz
+        segment=False, flip_to_left=False, crop=False, imgsz=config.preprocessing.imgsz,
+        x_scale=config.preprocessing.x_scale,
     )
     prepared: dict[str, tuple[np.ndarray, Transform]] = {}
     outside_breast = 0

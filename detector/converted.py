@@ -69,8 +69,8 @@ def preprocess_config(data_dir: str | Path) -> PreprocessConfig:
         )
     pre = PreprocessConfig(**found)
     if isinstance(doc, dict) and doc.get("preprocess") is False:
-        # `mammo convert` without preprocessing only resizes (see converters.convert.convert).
-        pre = PreprocessConfig(segment=False, flip_to_left=False, crop=False, imgsz=pre.imgsz)
+        # `mammo convert` without preprocessing only rescales (see converters.convert.convert).
+        pre = PreprocessConfig(segment=False, flip_to_left=False, crop=False, imgsz=pre.imgsz, x_scale=pre.x_scale)
     return pre
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from converters.atomic import write_json_atomic
 from converters.config import save_config
 from converters.errors import InputError
+from converters.preprocess import PreprocessConfig
 from detector.config import YoloConfig
 from detector.converted import combined_dataset_yaml, preprocess_config, yolo_dataset_yaml
 from detector.offline import import_ultralytics
@@ -147,7 +148,9 @@ def _start_from(init_weights: str, run_meta: dict) -> Callable:
         raise InputError(f"init_weights were trained as {meta.get('backend')} {meta.get('model_yaml')} at "
                          f"{meta.get('imgsz')} px; this recipe is yolo {run_meta['model_yaml']} at {run_meta['imgsz']} px",
                          init_weights)
-    if meta["preprocess"] != run_meta["preprocess"]:
+    # As configs, not dicts: a sidecar written before a PreprocessConfig field existed
+    # (e.g. x_scale) means that field's default.
+    if PreprocessConfig(**meta["preprocess"]) != PreprocessConfig(**run_meta["preprocess"]):
         raise InputError("init_weights were trained on differently preprocessed films than these datasets "
                          f"({meta['preprocess']} vs {run_meta['preprocess']})", init_weights)
 

@@ -359,6 +359,7 @@ def test_cbis_cv_runs_on_synthetic_set(tmp_path):
     scores = np.load(tmp_path / "cv" / "cv_scores.npz")
     assert np.isfinite(scores["logistic"]).all() and len(scores["y"]) == 20
     assert (tmp_path / "cv" / "config.yaml").is_file()
+    assert s["model_differences"] == {}  # no ensemble in this run, nothing to compare
 
 
 def test_cbis_cv_ensemble_is_the_mean_of_its_two_fitted_models():
@@ -375,6 +376,21 @@ def test_cbis_cv_ensemble_is_the_mean_of_its_two_fitted_models():
     expected = np.mean([m.predict_proba(X)[:, 1] for m in parts], axis=0)
     assert np.allclose(p[:, 1], expected)
     assert not np.allclose(p[:, 1], parts[0].predict_proba(X)[:, 1])  # not just one of them
+
+
+def test_cbis_cv_model_differences_are_paired_on_the_same_lesions(tmp_path):
+    from classifier.cbis_cv import CbisCvConfig, model_differences
+
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1], 40)
+    good = y + rng.normal(0, 0.5, 80)
+    np.savez(tmp_path / "s.npz", y=y, patients=np.arange(80) // 2, ensemble=good, logistic=good,
+             boosting=rng.normal(size=80))
+    d = model_differences(tmp_path / "s.npz", CbisCvConfig(n_bootstrap=200))
+    assert d["ensemble_minus_logistic"]["value"] == 0 and d["ensemble_minus_logistic"]["ci95"] == [0, 0]
+    lo, hi = d["ensemble_minus_boosting"]["ci95"]
+    assert d["ensemble_minus_boosting"]["value"] > 0.2 and 0 < lo < hi
+    assert d["ensemble_minus_boosting"]["n_patients"] == 40
 
 
 def test_margin_features_tell_a_round_mass_from_a_spiculated_one():

@@ -247,6 +247,22 @@ def test_mask_rcnn_trains_on_circle_masks_and_predicts_film_masks(converted, tmp
 
 
 @pytest.mark.slow
+def test_init_weights_sidecar_without_a_newer_preprocess_field_means_its_default(tmp_path):
+    import torch
+
+    from detector.weights_io import write_weights
+    from detector.yolo_backend import _start_from
+
+    old = {"backend": "yolo", "model_yaml": "yolo11n.yaml", "imgsz": 128,
+           "preprocess": {k: v for k, v in PreprocessConfig(imgsz=640).__dict__.items() if k != "x_scale"}}
+    weights = write_weights(tmp_path / "old.safetensors", {"w": torch.zeros(2)}, old)
+    run = {**old, "preprocess": PreprocessConfig(imgsz=640).__dict__}
+    assert callable(_start_from(str(weights), run))
+    other = {**old, "preprocess": PreprocessConfig(imgsz=640, x_scale=0.5).__dict__}
+    with pytest.raises(InputError, match="differently preprocessed"):
+        _start_from(str(weights), other)
+
+
 def test_yolo_trains_from_yaml_exports_safetensors_and_predicts(converted, tmp_path):
     from converters.images import read_gray8
     from detector.config import YoloConfig
