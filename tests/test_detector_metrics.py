@@ -364,3 +364,26 @@ def test_bad_input_raises_input_error(kwargs, preds, match):
 def test_duplicate_film_ids_raise():
     with pytest.raises(InputError, match="unique"):
         evaluate_predictions([film("a", "p1"), film("a", "p2")], {}, n_resamples=0)
+
+
+def test_stretch_benchmark_differences_are_paired_per_patient(small_set):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "cbis_stretch_detector.py"
+    spec = importlib.util.spec_from_file_location("cbis_stretch_detector", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    def events(preds):
+        return {"_events": FrocEvents(match_predictions(small_set, preds, "center", 0.3))}
+
+    perfect = events(perfect_predictions(small_set))
+    # the second condition finds only patient p1's lesion (1 of 5)
+    only_f1 = events({"f1": perfect_predictions(small_set)["f1"]})
+    d = bench.paired_differences(small_set, perfect, only_f1, n_boot=200, seed=0)
+    assert d["sensitivity_at_1fp"]["value"] == pytest.approx(1 / 5 - 1)
+    lo, hi = d["sensitivity_at_1fp"]["ci95"]
+    assert lo <= -0.8 + 1e-9 and hi < 0 and d["sensitivity_at_1fp"]["n_patients"] == 4
+    same = bench.paired_differences(small_set, perfect, perfect, n_boot=50, seed=0)
+    assert same["mean_froc_sensitivity"] == {"value": 0.0, "ci95": [0.0, 0.0], "n_patients": 4}
