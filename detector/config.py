@@ -31,7 +31,8 @@ class YoloConfig:
         device: ``cpu`` or a CUDA index.
         init_weights: start from these detector weights (``.safetensors`` + ``.json``
             sidecar, e.g. the shipped model) instead of a random initialisation: a second
-            training stage. Same ``model`` and ``imgsz`` required; ``null``: from scratch.
+            training stage. Same ``model`` and preprocessing required; ``imgsz`` may differ
+            (a fine-tune at another resolution); ``null``: from scratch.
     """
 
     model: str = "yolo11n.yaml"

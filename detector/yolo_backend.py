@@ -138,16 +138,16 @@ def _start_from(init_weights: str, run_meta: dict) -> Callable:
 
     Runs once the trainer has built the network, its optimiser and EMA and before the first
     step; the tensors are copied in place, so the optimiser keeps its parameter references.
-    The weights' sidecar must match this run's (``run_meta``): backend, architecture, image
-    size and preprocessing.
+    The weights' sidecar must match this run's (``run_meta``): backend, architecture and
+    preprocessing. The image size may differ: the network is fully convolutional, so a stage
+    may fine-tune the same tensors at a higher resolution (its sidecar then says the new size).
     """
     from detector.weights_io import read_weights
 
     state, meta = read_weights(init_weights)
-    if any(meta.get(k) != run_meta[k] for k in ("backend", "model_yaml", "imgsz")):
-        raise InputError(f"init_weights were trained as {meta.get('backend')} {meta.get('model_yaml')} at "
-                         f"{meta.get('imgsz')} px; this recipe is yolo {run_meta['model_yaml']} at {run_meta['imgsz']} px",
-                         init_weights)
+    if any(meta.get(k) != run_meta[k] for k in ("backend", "model_yaml")):
+        raise InputError(f"init_weights were trained as {meta.get('backend')} {meta.get('model_yaml')}; "
+                         f"this recipe is yolo {run_meta['model_yaml']}", init_weights)
     # As configs, not dicts: a sidecar written before a PreprocessConfig field existed
     # (e.g. x_scale) means that field's default.
     if PreprocessConfig(**meta["preprocess"]) != PreprocessConfig(**run_meta["preprocess"]):

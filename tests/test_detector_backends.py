@@ -292,8 +292,13 @@ def test_yolo_trains_from_yaml_exports_safetensors_and_predicts(converted, tmp_p
     before, after = read_safetensors(weights), read_safetensors(stage2["last"])
     convs = [k for k in before if k.endswith("conv.weight")]
     assert len(convs) > 50 and all(np.array_equal(before[k].numpy(), after[k].numpy()) for k in convs)
-    with pytest.raises(InputError, match="at 128 px; this recipe is yolo yolo11n.yaml at 160 px"):
-        train_yolo(conv, dataclasses.replace(cfg, imgsz=160, init_weights=str(weights)), tmp_path / "yolo3")
+    with pytest.raises(InputError, match="trained as yolo yolo11n.yaml; this recipe is yolo yolo11s.yaml"):
+        train_yolo(conv, dataclasses.replace(cfg, model="yolo11s.yaml", init_weights=str(weights)), tmp_path / "yolo3")
+    # another image size is allowed: the same tensors fine-tune at a new resolution
+    from detector.yolo_backend import _start_from
+
+    meta = json.loads(weights.with_suffix(".json").read_text())
+    assert callable(_start_from(str(weights), {**meta, "imgsz": 160}))
     det = load_detector(weights, backend="yolo", conf=0.0)
     assert det.meta["imgsz"] == 128 and det.preprocess_config.imgsz == 128
     found = det.predict(read_gray8(mias / "mdb001.png"))
