@@ -84,6 +84,7 @@ def export_command(
     run: Annotated[Path, typer.Option(help="YOLO run folder from `mammo detector train`.")],
     out: Annotated[Path, typer.Option(help="Destination .safetensors (its .json sidecar is written beside it).")],
     which: Annotated[str, typer.Option(help="best (validation fitness) | last (latest epoch).")] = "last",
+    imgsz: Annotated[Optional[int], typer.Option(help="Prediction size in pixels (multiple of 32); default: the training size.")] = None,
 ) -> None:
     """Export a YOLO run's checkpoint as safetensors + JSON sidecar (no pickles, no machine paths).
 
@@ -92,7 +93,7 @@ def export_command(
     from detector.yolo_backend import export_run_checkpoint
 
     look_up_option(which, ("best", "last"), "checkpoint")
-    typer.echo(str(export_run_checkpoint(run, which, out)))
+    typer.echo(str(export_run_checkpoint(run, which, out, imgsz=imgsz)))
 
 
 @app.command("predict")

@@ -168,10 +168,13 @@ def _start_from(init_weights: str, run_meta: dict) -> Callable:
     return load
 
 
-def export_run_checkpoint(run: str | Path, which: str, dst: str | Path) -> Path:
+def export_run_checkpoint(run: str | Path, which: str, dst: str | Path, imgsz: int | None = None) -> Path:
     """Export ``RUN/ultralytics/weights/{which}.pt`` with the sidecar template the run wrote.
 
     Works while the run is still training (it reads a copy of the checkpoint as it is now).
+    ``imgsz`` sets the prediction size in the sidecar (default: the training size, which
+    stays recorded in its ``train_config``); the network is fully convolutional, so the same
+    tensors can predict at a larger size than they were trained at.
     """
     import json
 
@@ -182,7 +185,12 @@ def export_run_checkpoint(run: str | Path, which: str, dst: str | Path) -> Path:
         raise InputError(f"no checkpoint {which}.pt in the run", pt)
     if not template.is_file():
         raise InputError("expected the run's sidecar template (written when `mammo detector train` starts)", template)
-    return export_yolo_checkpoint(pt, dst, json.loads(template.read_text()))
+    meta = json.loads(template.read_text())
+    if imgsz is not None:
+        if imgsz < 32 or imgsz % 32:
+            raise InputError(f"--imgsz must be a multiple of 32 and >= 32, got {imgsz}")
+        meta["imgsz"] = imgsz
+    return export_yolo_checkpoint(pt, dst, meta)
 
 
 def _load_ultralytics_checkpoint(pt: Path):

@@ -320,6 +320,18 @@ def test_yolo_trains_from_yaml_exports_safetensors_and_predicts(converted, tmp_p
     assert metrics["split"] == "test" and metrics["counts"]["films"] == len(json.loads(
         (tmp_path / "ev" / "predictions.json").read_text())["films"])
     assert (tmp_path / "ev" / "froc.png").stat().st_size > 1000 and "sensitivity@1FP/film" in res.output
+    # export at another prediction size: same tensors, the sidecar says 160 px, the training size is kept
+    res = runner.invoke(app, ["export", "--run", str(run), "--which", "last", "--imgsz", "160",
+                              "--out", str(tmp_path / "at160.safetensors")])
+    assert res.exit_code == 0, res.output
+    at160 = load_detector(tmp_path / "at160.safetensors", conf=0.0)
+    assert at160.meta["imgsz"] == 160 and at160.net.imgsz == 160 and at160.meta["train_config"]["imgsz"] == 128
+    same = read_safetensors(tmp_path / "at160.safetensors")
+    assert set(same) == set(before) and all(np.array_equal(same[k].numpy(), before[k].numpy()) for k in before)
+    _check_film_frame(at160.predict(read_gray8(mias / "mdb001.png")), 192)
+    res = runner.invoke(app, ["export", "--run", str(run), "--imgsz", "150", "--out", str(tmp_path / "bad.safetensors")])
+    assert isinstance(res.exception, InputError) and "multiple of 32" in str(res.exception)
+    assert not (tmp_path / "bad.safetensors").exists()
 
 
 def test_yolo_resume_without_a_checkpoint_is_an_input_error(converted, tmp_path):
