@@ -24,13 +24,13 @@ class ScreenConfig:
 
     # Operating point of the shipped models, chosen on mini-MIAS validation patients (Youden J
     # of the verdict; `mammo evaluate --split test` prints how it was chosen and re-derives it).
-    score_threshold: float = 0.1638
+    score_threshold: float = 0.2121
     report_min_score: float = 0.01
     max_detections: int = 30
     rescale_to_model_grid: bool = True
     detector_weights: str | None = None
     classifier_weights: str | None = None
-    abnormal_threshold: float | None = 0.1635
+    abnormal_threshold: float | None = 0.2085
     malignant_threshold: float | None = None
     overlays: bool = True
     num_threads: int = 1
