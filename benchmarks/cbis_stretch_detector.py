@@ -29,57 +29,17 @@ from typing import Annotated
 # shadow the detector package: drop that entry.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import numpy as np
 import typer
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
 def score_condition(detector, films, images_dir: Path, x_scale: float, n_boot: int, seed: int, split: str) -> dict:
-    """Predict every film with the detector's preprocessing at ``x_scale``; detection figures and FROC events."""
-    from detector.detection_metrics import evaluate_predictions
-    from detector.evaluate import predict_films
-    from detector.froc import FrocEvents, match_predictions
+    """Score the detector with its preprocessing at ``x_scale`` (:func:`detector.compare.score_condition`)."""
+    from detector.compare import score_condition as score
 
     detector.preprocess_config = dataclasses.replace(detector.preprocess_config, x_scale=x_scale)
-    predictions, seconds = predict_films(detector, films, images_dir)
-    m = evaluate_predictions(films, predictions, n_resamples=n_boot, seed=seed, split_name=split)
-    at1 = list(m["froc"]["all"]["fp_per_film"]).index(1.0)
-    return {
-        "x_scale": x_scale,
-        "sensitivity_at_1fp": m["froc"]["all"]["sensitivity"][at1],
-        "mean_froc_sensitivity": m["froc"]["all"]["mean_sensitivity"],
-        "map50": m["coco"]["all"]["map50"],
-        "film_auc": m["film_level"]["roc_auc"],
-        "median_predict_s": float(np.median(seconds)),
-        "_events": FrocEvents(match_predictions(films, predictions, "center", 0.3)),
-    }
-
-
-def paired_differences(films, a: dict, b: dict, n_boot: int, seed: int) -> dict:
-    """``b - a`` for sensitivity at 1 FP/film and mean FROC sensitivity, same patient resamples."""
-    from converters.bootstrap import bootstrap_over_patients
-    from detector.detection_metrics import _est
-    from detector.froc import FP_RATES_PER_FILM
-
-    pids = [f.patient_id for f in films]
-    at1 = list(FP_RATES_PER_FILM).index(1.0)
-
-    def sens(ev, idx):
-        return ev.sensitivity_at(FP_RATES_PER_FILM, np.bincount(idx, minlength=len(films)).astype(float))
-
-    out = {}
-    for name, pick in (("sensitivity_at_1fp", lambda s: s[at1]), ("mean_froc_sensitivity", np.mean)):
-        out[name] = _est(bootstrap_over_patients(
-            pids, lambda idx: float(pick(sens(b["_events"], idx)) - pick(sens(a["_events"], idx))), n_boot, seed))
-    return out
-
-
-def _f(e: dict) -> str:
-    def num(x):
-        return "n/a" if x is None else f"{x:.3f}"
-
-    return f"{num(e['value'])} [{num(e['ci95'][0])}, {num(e['ci95'][1])}]"
+    return {"x_scale": x_scale, **score(detector, films, images_dir, n_boot, seed, split)}
 
 
 @app.command()
@@ -100,6 +60,8 @@ def main(
     from converters.cbis import load_coco_set
     from converters.splits import load_splits, select_split
     from detector.api import default_weights_path, load_detector
+    from detector.compare import fmt as _f
+    from detector.compare import paired_differences, public
 
     if not 1.0 < factor <= 10.0:
         raise typer.BadParameter(f"expected a stretch factor in (1, 10], got {factor}", param_hint="--factor")
@@ -117,7 +79,7 @@ def main(
         "sidecar_x_scale": detector.meta.get("preprocess", {}).get("x_scale", 1.0),
         "hit_rule": "center (predicted box centre inside the labelled box)",
         "ci": f"bootstrap 95% over patients, {n_bootstrap} resamples, seed {seed}",
-        "conditions": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
+        "conditions": [public(r) for r in runs],
         "restored_minus_stretched": diff,
     }
     write_json_atomic(out, result)

@@ -366,14 +366,8 @@ def test_duplicate_film_ids_raise():
         evaluate_predictions([film("a", "p1"), film("a", "p2")], {}, n_resamples=0)
 
 
-def test_stretch_benchmark_differences_are_paired_per_patient(small_set):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "cbis_stretch_detector.py"
-    spec = importlib.util.spec_from_file_location("cbis_stretch_detector", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+def test_detector_comparisons_are_paired_per_patient(small_set):
+    from detector import compare as bench
 
     def events(preds):
         return {"_events": FrocEvents(match_predictions(small_set, preds, "center", 0.3))}
@@ -387,3 +381,44 @@ def test_stretch_benchmark_differences_are_paired_per_patient(small_set):
     assert lo <= -0.8 + 1e-9 and hi < 0 and d["sensitivity_at_1fp"]["n_patients"] == 4
     same = bench.paired_differences(small_set, perfect, perfect, n_boot=50, seed=0)
     assert same["mean_froc_sensitivity"] == {"value": 0.0, "ci95": [0.0, 0.0], "n_patients": 4}
+
+
+def test_compare_detectors_benchmark_pairs_two_weights_on_the_sample_films(tmp_path):
+    """The shipped weights against a copy of themselves exported at another size: figures, B - A, JSON."""
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from detector.api import default_weights_path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("compare_detectors", root / "benchmarks" / "compare_detectors.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    shipped = default_weights_path()
+    other = tmp_path / "at512.safetensors"
+    shutil.copy(shipped, other)
+    meta = json.loads(shipped.with_suffix(".json").read_text())
+    other.with_suffix(".json").write_text(json.dumps({**meta, "imgsz": 512}))
+    runner = CliRunner()
+    args = ["--mias-dir", str(root / "data" / "sample"), "--n-bootstrap", "30"]
+    res = runner.invoke(bench.app, ["--weights-a", str(shipped), "--weights-b", str(shipped),
+                                    "--out", str(tmp_path / "same.json"), *args])
+    assert res.exit_code == 0, res.output
+    same = json.loads((tmp_path / "same.json").read_text())
+    assert same["films"] == 6 and same["lesions"] >= 1
+    assert same["b_minus_a"]["mean_froc_sensitivity"]["value"] == 0.0
+    assert same["b_minus_a"]["mean_froc_sensitivity"]["ci95"] == [0.0, 0.0]
+    res = runner.invoke(bench.app, ["--weights-a", str(shipped), "--weights-b", str(other),
+                                    "--out", str(tmp_path / "sizes.json"), *args])
+    assert res.exit_code == 0, res.output
+    sizes = json.loads((tmp_path / "sizes.json").read_text())
+    d = sizes["b_minus_a"]["mean_froc_sensitivity"]
+    assert d["value"] == pytest.approx(sizes["b"]["mean_froc_sensitivity"]["value"]
+                                       - sizes["a"]["mean_froc_sensitivity"]["value"])
+    assert d["ci95"][0] <= d["value"] <= d["ci95"][1]
+    res = runner.invoke(bench.app, ["--weights-a", str(shipped), "--weights-b", str(other), "--split", "val",
+                                    "--out", str(tmp_path / "bad.json"), *args])
+    assert res.exit_code == 2 and not (tmp_path / "bad.json").exists()

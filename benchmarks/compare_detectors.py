@@ -1,0 +1,104 @@
+"""Two detector weights files on the same films: each one's figures and their paired difference.
+
+Scores weights A and B on the films of one source and split, and prints ``B - A`` for
+sensitivity at 1 FP/film and mean FROC sensitivity with a bootstrap 95% CI over patients
+(the same resampled patients for both, :mod:`detector.compare`). A choice between two
+detectors should rest on validation patients and on a paired CI that excludes zero; the
+test split is scored once, after choosing, and only reported.
+
+Usage (mini-MIAS, or any COCO set with --coco-json/--images):
+    python benchmarks/compare_detectors.py --weights-a A.safetensors --weights-b B.safetensors \\
+        --mias-dir $MIAS_DIR --splits work/mias-converted/splits.json --split val --out OUT.json
+    python benchmarks/compare_detectors.py --weights-a A.safetensors --weights-b B.safetensors \\
+        --coco-json $CBIS_DIR/train/_annotations.coco.json --images $CBIS_DIR/train \\
+        --splits work/cbis-converted/splits.json --split val --out OUT.json
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+# Run as a script, this folder comes first on sys.path, and benchmarks/detector.py would
+# shadow the detector package: drop that entry.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import typer
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+def load_films(mias_dir: Path | None, coco_json: Path | None, images: Path | None,
+               splits: Path | None, split: str | None) -> tuple[list, Path]:
+    """The films to score and the folder their image paths are relative to."""
+    from converters.cbis import load_coco_set
+    from converters.errors import InputError
+    from converters.mias import load_mias
+    from converters.splits import load_splits, select_split
+
+    if (mias_dir is None) == (coco_json is None):
+        raise InputError("give exactly one source: --mias-dir DIR, or --coco-json F with --images DIR")
+    if coco_json is not None and images is None:
+        raise InputError("--coco-json needs --images DIR (the folder its file names are relative to)")
+    if (split is None) != (splits is None):
+        raise InputError("--split and --splits go together (omit both to score every film)")
+    if mias_dir is not None:
+        films, root = list(load_mias(mias_dir).films), Path(mias_dir)
+    else:
+        films, root = list(load_coco_set(coco_json, images, verbose=False).films), Path(images)
+    if split is not None:
+        films = select_split(films, load_splits(splits), split)
+    return films, root
+
+
+@app.command()
+def main(
+    weights_a: Annotated[Path, typer.Option(help="Reference detector weights (.safetensors + .json sidecar).")],
+    weights_b: Annotated[Path, typer.Option(help="Challenger detector weights.")],
+    out: Annotated[Path, typer.Option(help="JSON with both detectors' figures and B - A.")],
+    mias_dir: Annotated[Path | None, typer.Option(help="MIAS folder (Info.txt + films).")] = None,
+    coco_json: Annotated[Path | None, typer.Option(help="COCO detection file (with --images).")] = None,
+    images: Annotated[Path | None, typer.Option(help="Image folder of --coco-json.")] = None,
+    splits: Annotated[Path | None, typer.Option(help="splits.json of `mammo convert` for this source.")] = None,
+    split: Annotated[str | None, typer.Option(help="val to choose; test once, after choosing; omit for every film.")] = None,
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of patients.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    threads: Annotated[int, typer.Option(help="torch threads.")] = 1,
+) -> None:
+    import torch
+
+    from converters.atomic import write_json_atomic
+    from converters.errors import InputError
+    from detector.api import load_detector
+    from detector.compare import fmt, paired_differences, public, score_condition
+
+    torch.set_num_threads(threads)
+    try:
+        films, root = load_films(mias_dir, coco_json, images, splits, split)
+        runs = [score_condition(load_detector(w), films, root, n_bootstrap, seed, split or "all")
+                for w in (weights_a, weights_b)]
+    except InputError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    diff = paired_differences(films, runs[0], runs[1], n_bootstrap, seed)
+    result = {
+        "source": "mias" if mias_dir is not None else "coco", "split": split or "all", "films": len(films),
+        "patients": len({f.patient_id for f in films}), "lesions": sum(len(f.lesions) for f in films),
+        "hit_rule": "center (predicted box centre inside the labelled circle or box)",
+        "ci": f"bootstrap 95% over patients, {n_bootstrap} resamples, seed {seed}",
+        "a": {"weights": weights_a.name, **public(runs[0])}, "b": {"weights": weights_b.name, **public(runs[1])},
+        "b_minus_a": diff,
+    }
+    write_json_atomic(out, result)
+    print(f"{result['source']} {result['split']}: {result['films']} films, {result['patients']} patients, "
+          f"{result['lesions']} lesions; {result['ci']}")
+    for tag in ("a", "b"):
+        r = result[tag]
+        print(f"  {tag} {r['weights']}: sensitivity@1FP/film {fmt(r['sensitivity_at_1fp'])}, "
+              f"mean FROC {fmt(r['mean_froc_sensitivity'])}, mAP50 {fmt(r['map50'])}")
+    print(f"  b - a: sensitivity@1FP {fmt(diff['sensitivity_at_1fp'])}, mean FROC {fmt(diff['mean_froc_sensitivity'])}")
+
+
+if __name__ == "__main__":
+    app()
