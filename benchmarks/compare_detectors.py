@@ -41,6 +41,8 @@ def load_films(mias_dir: Path | None, coco_json: Path | None, images: Path | Non
         raise InputError("give exactly one source: --mias-dir DIR, or --coco-json F with --images DIR")
     if coco_json is not None and images is None:
         raise InputError("--coco-json needs --images DIR (the folder its file names are relative to)")
+    if mias_dir is not None and images is not None:
+        raise InputError("--images goes with --coco-json; a MIAS folder holds its own films")
     if (split is None) != (splits is None):
         raise InputError("--split and --splits go together (omit both to score every film)")
     if mias_dir is not None:
@@ -76,8 +78,8 @@ def main(
     torch.set_num_threads(threads)
     try:
         films, root = load_films(mias_dir, coco_json, images, splits, split)
-        runs = [score_condition(load_detector(w), films, root, n_bootstrap, seed, split or "all")
-                for w in (weights_a, weights_b)]
+        detectors = [load_detector(w) for w in (weights_a, weights_b)]  # both load before minutes of scoring
+        runs = [score_condition(d, films, root, n_bootstrap, seed, split or "all") for d in detectors]
     except InputError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -87,7 +89,7 @@ def main(
         "patients": len({f.patient_id for f in films}), "lesions": sum(len(f.lesions) for f in films),
         "hit_rule": "center (predicted box centre inside the labelled circle or box)",
         "ci": f"bootstrap 95% over patients, {n_bootstrap} resamples, seed {seed}",
-        "a": {"weights": weights_a.name, **public(runs[0])}, "b": {"weights": weights_b.name, **public(runs[1])},
+        "a": {"weights": str(weights_a), **public(runs[0])}, "b": {"weights": str(weights_b), **public(runs[1])},
         "b_minus_a": diff,
     }
     write_json_atomic(out, result)

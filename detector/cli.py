@@ -84,11 +84,11 @@ def export_command(
     run: Annotated[Path, typer.Option(help="YOLO run folder from `mammo detector train`.")],
     out: Annotated[Path, typer.Option(help="Destination .safetensors (its .json sidecar is written beside it).")],
     which: Annotated[str, typer.Option(help="best (validation fitness) | last (latest epoch).")] = "last",
-    imgsz: Annotated[Optional[int], typer.Option(help="Prediction size in pixels (multiple of 32); default: the training size.")] = None,
+    imgsz: Annotated[Optional[int], typer.Option(help="Prediction size in pixels (multiple of 32); default: the training size. Films are still preprocessed to the size in the run's convert.yaml, so a larger value only upscales them.")] = None,
 ) -> None:
     """Export a YOLO run's checkpoint as safetensors + JSON sidecar (no pickles, no machine paths).
 
-    Example: mammo detector export --run work/runs/yolo-both --which last --out detector/weights/yolo11n-mias-cbis.safetensors
+    Example (the shipped default): mammo detector export --run work/runs/yolo-both-stage2 --which last --imgsz 640 --out detector/weights/yolo11n-mias-cbis.safetensors
     """
     from detector.yolo_backend import export_run_checkpoint
 

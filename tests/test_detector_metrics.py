@@ -384,7 +384,7 @@ def test_detector_comparisons_are_paired_per_patient(small_set):
 
 
 def test_compare_detectors_benchmark_pairs_two_weights_on_the_sample_films(tmp_path):
-    """The shipped weights against a copy of themselves exported at another size: figures, B - A, JSON."""
+    """The shipped weights against themselves and against a copy predicting at 512 px: figures, B - A, JSON."""
     import importlib.util
     import shutil
     from pathlib import Path
@@ -420,5 +420,8 @@ def test_compare_detectors_benchmark_pairs_two_weights_on_the_sample_films(tmp_p
                                        - sizes["a"]["mean_froc_sensitivity"]["value"])
     assert d["ci95"][0] <= d["value"] <= d["ci95"][1]
     res = runner.invoke(bench.app, ["--weights-a", str(shipped), "--weights-b", str(other), "--split", "val",
+                                    "--out", str(tmp_path / "bad.json"), *args])
+    assert res.exit_code == 2 and not (tmp_path / "bad.json").exists()
+    res = runner.invoke(bench.app, ["--weights-a", str(shipped), "--weights-b", str(tmp_path / "missing.safetensors"),
                                     "--out", str(tmp_path / "bad.json"), *args])
     assert res.exit_code == 2 and not (tmp_path / "bad.json").exists()
