@@ -12,12 +12,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_scripts import load_benchmark_script
+from phantoms import phantom_film, small_mias
 
-from converters.cbis import find_case_tables, join_case_table, load_coco_set, parse_case_table, parse_cbis_name
+from converters.cbis import (
+    find_case_tables,
+    join_case_table,
+    load_coco_set,
+    parse_case_table,
+    parse_cbis_name,
+)
 from converters.errors import InputError
 from converters.mias import load_mias
 from converters.splits import kfold_patients, split_patients
-from phantoms import phantom_film, small_mias
 from screening.cli import main
 
 W, H = 96, 128  # not square, so width/height mix-ups show
@@ -315,13 +322,7 @@ def test_real_cbis_counts(cbis_dir_env):
 
 
 def _load_benchmark():
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "cbis_stretch.py"
-    spec = importlib.util.spec_from_file_location("cbis_stretch", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark_script("cbis_stretch")
 
 
 def test_texture_anisotropy_grows_with_sideways_stretch():
@@ -414,3 +415,36 @@ def test_unlisted_images_are_counted(cbis_set):
     (images / "00005_LEFT_CC.png").write_bytes((images / "00001_LEFT_CC.png").read_bytes())
     s = load_coco_set(coco, images, verbose=False)
     assert s.join_report["images_in_folder_not_in_coco"] == 1 and len(s.films) == 5
+
+
+def test_detector_benchmarks_run_on_a_synthetic_coco_split(tmp_path, capsys):
+    """The stretch benchmark and the two-detector comparison, end to end on a COCO split written here."""
+    from typer.testing import CliRunner
+
+    from detector.api import default_weights_path
+
+    coco, images = write_cbis_set(tmp_path / "cbis", extra_patients=12)
+    with pytest.raises(SystemExit) as exc:
+        main(["convert", "--coco-json", str(coco), "--images", str(images), "--out", str(tmp_path / "conv"),
+              "--quiet", "--imgsz", "64"])
+    assert exc.value.code in (0, None), capsys.readouterr()
+    splits = tmp_path / "conv" / "splits.json"
+    runner = CliRunner()
+    stretch = load_benchmark_script("cbis_stretch_detector")
+    res = runner.invoke(stretch.app, ["--cbis-dir", str(tmp_path / "cbis"), "--splits", str(splits), "--split", "test",
+                                      "--n-bootstrap", "20", "--out", str(tmp_path / "stretch.json")])
+    assert res.exit_code == 0, res.output
+    got = json.loads((tmp_path / "stretch.json").read_text())
+    assert [c["x_scale"] for c in got["conditions"]] == pytest.approx([1.0, 1 / 1.6])
+    assert got["lesions"] >= 1 and set(got["restored_minus_stretched"]) == {"sensitivity_at_1fp", "mean_froc_sensitivity"}
+    assert all(0.0 <= c["mean_froc_sensitivity"]["value"] <= 1.0 for c in got["conditions"])
+    compare = load_benchmark_script("compare_detectors")
+    shipped = str(default_weights_path())
+    res = runner.invoke(compare.app, ["--weights-a", shipped, "--weights-b", shipped, "--coco-json", str(coco),
+                                      "--images", str(images), "--splits", str(splits), "--split", "test",
+                                      "--n-bootstrap", "20", "--out", str(tmp_path / "cmp.json")])
+    assert res.exit_code == 0, res.output
+    cmp = json.loads((tmp_path / "cmp.json").read_text())
+    assert cmp["source"] == "coco" and cmp["films"] == got["films"] and cmp["b_minus_a"]["sensitivity_at_1fp"]["value"] == 0.0
+    # unstretched here means the first condition: both scripts agree on the same detector and films
+    assert cmp["a"]["mean_froc_sensitivity"]["value"] == pytest.approx(got["conditions"][0]["mean_froc_sensitivity"]["value"])

@@ -385,18 +385,16 @@ def test_detector_comparisons_are_paired_per_patient(small_set):
 
 def test_compare_detectors_benchmark_pairs_two_weights_on_the_sample_films(tmp_path):
     """The shipped weights against themselves and against a copy predicting at 512 px: figures, B - A, JSON."""
-    import importlib.util
     import shutil
     from pathlib import Path
 
+    from benchmark_scripts import load_benchmark_script
     from typer.testing import CliRunner
 
     from detector.api import default_weights_path
 
     root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("compare_detectors", root / "benchmarks" / "compare_detectors.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark_script("compare_detectors")
     shipped = default_weights_path()
     other = tmp_path / "at512.safetensors"
     shutil.copy(shipped, other)

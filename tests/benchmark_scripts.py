@@ -1,0 +1,15 @@
+"""Load a script under ``benchmarks/`` as a module (they are scripts, not a package)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+
+def load_benchmark_script(name: str):
+    """``benchmarks/{name}.py`` imported as module ``name``."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
