@@ -31,24 +31,17 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 def load_films(mias_dir: Path | None, coco_json: Path | None, images: Path | None,
                splits: Path | None, split: str | None) -> tuple[list, Path]:
-    """The films to score and the folder their image paths are relative to."""
-    from converters.cbis import load_coco_set
+    """The films to score (``mammo evaluate``'s loader) and the folder their image paths are relative to."""
     from converters.errors import InputError
-    from converters.mias import load_mias
     from converters.splits import load_splits, select_split
+    from screening.evaluate_cmd import load_labelled_films
 
-    if (mias_dir is None) == (coco_json is None):
-        raise InputError("give exactly one source: --mias-dir DIR, or --coco-json F with --images DIR")
-    if coco_json is not None and images is None:
-        raise InputError("--coco-json needs --images DIR (the folder its file names are relative to)")
     if mias_dir is not None and images is not None:
         raise InputError("--images goes with --coco-json; a MIAS folder holds its own films")
     if (split is None) != (splits is None):
         raise InputError("--split and --splits go together (omit both to score every film)")
-    if mias_dir is not None:
-        films, root = list(load_mias(mias_dir).films), Path(mias_dir)
-    else:
-        films, root = list(load_coco_set(coco_json, images, verbose=False).films), Path(images)
+    films, root = load_labelled_films(mias_dir, coco_json, images)
+    films = list(films)
     if split is not None:
         films = select_split(films, load_splits(splits), split)
     return films, root
@@ -73,7 +66,8 @@ def main(
     from converters.atomic import write_json_atomic
     from converters.errors import InputError
     from detector.api import load_detector
-    from detector.compare import fmt, paired_differences, public, score_condition
+    from detector.compare import paired_differences, public, score_condition
+    from detector.detection_metrics import fmt_estimate as fmt
 
     torch.set_num_threads(threads)
     try:

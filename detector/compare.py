@@ -58,10 +58,3 @@ def public(condition: dict) -> dict:
     """A condition without its private entries (FROC events), for JSON."""
     return {k: v for k, v in condition.items() if not k.startswith("_")}
 
-
-def fmt(e: dict) -> str:
-    """``value [lo, hi]`` with n/a for undefined parts."""
-    def num(x):
-        return "n/a" if x is None else f"{x:.3f}"
-
-    return f"{num(e['value'])} [{num(e['ci95'][0])}, {num(e['ci95'][1])}]"

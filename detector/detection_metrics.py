@@ -220,7 +220,8 @@ def _write_plots(out: Path, metrics: dict, froc: dict, coco: dict) -> None:
     )
 
 
-def _fmt(est: dict | None, digits: int = 3) -> str:
+def fmt_estimate(est: dict | None, digits: int = 3) -> str:
+    """``0.812 [0.700, 0.900]`` from an estimate dict; n/a for undefined parts."""
     if est is None or est.get("value") is None:
         return "n/a"
     lo, hi = est["ci95"]
@@ -249,25 +250,25 @@ def metrics_markdown(metrics: dict) -> str:
         "",
         "| Figure | " + " | ".join(f"{head[s]} (n={metrics['froc'][s]['n_lesions']})" for s in cols) + " |",
         "|---|" + "---|" * len(cols),
-        "| mAP@0.5 | " + " | ".join(_fmt(metrics["coco"][s]["map50"]) for s in cols) + " |",
-        "| mAP@0.5:0.95 | " + " | ".join(_fmt(metrics["coco"][s]["map50_95"]) for s in cols) + " |",
+        "| mAP@0.5 | " + " | ".join(fmt_estimate(metrics["coco"][s]["map50"]) for s in cols) + " |",
+        "| mAP@0.5:0.95 | " + " | ".join(fmt_estimate(metrics["coco"][s]["map50_95"]) for s in cols) + " |",
     ]
     rates = metrics["froc"]["all"]["fp_per_film"]
     for j, r in enumerate(rates):
         lines.append(
             f"| Sensitivity @ {r:g} FP/film | "
-            + " | ".join(_fmt(metrics["froc"][s]["sensitivity"][j]) for s in cols)
+            + " | ".join(fmt_estimate(metrics["froc"][s]["sensitivity"][j]) for s in cols)
             + " |"
         )
     lines.append(
         f"| Mean sensitivity ({len(rates)} FP rates) | "
-        + " | ".join(_fmt(metrics["froc"][s]["mean_sensitivity"]) for s in cols)
+        + " | ".join(fmt_estimate(metrics["froc"][s]["mean_sensitivity"]) for s in cols)
         + " |"
     )
     fl = metrics["film_level"]
     lines.append(
         f"| Film ROC AUC, normal ({fl['n_normal']}) vs abnormal ({fl['n_abnormal']}), max score | "
-        + _fmt(fl["roc_auc"]) + " |" + " — |" * (len(cols) - 1)
+        + fmt_estimate(fl["roc_auc"]) + " |" + " — |" * (len(cols) - 1)
     )
     notes = [
         f"- {head[s]}: {metrics['coco'][s]['reason']}." for s in cols if metrics["coco"][s]["reason"]
