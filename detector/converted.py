@@ -90,7 +90,12 @@ def combined_dataset_yaml(data_dirs: list[str | Path], dst: str | Path) -> tuple
     Each folder keeps its own patient split; the YAML lists every folder's ``train`` and
     ``val`` image directories. All folders must have been converted with the same
     preprocessing (the detector repeats one preprocessing at prediction time), else
-    InputError names the first that differs. ``dst`` is written atomically.
+    InputError names the first that differs. The one field that may differ is
+    ``x_scale``: it undoes a stretch of one source's scans (CBIS-DDSM films were stored
+    1.6x too wide), so it belongs to the source, not to the model. The returned config
+    carries the first folder's ``x_scale``, the one prediction assumes by default; films
+    of another source are predicted with their own (``--x-scale``). ``dst`` is written
+    atomically.
 
     Returns:
         the YAML's path and the shared :class:`PreprocessConfig`.
@@ -101,7 +106,7 @@ def combined_dataset_yaml(data_dirs: list[str | Path], dst: str | Path) -> tuple
         raise InputError("no converted folder given (--data)")
     pres = [preprocess_config(d) for d in data_dirs]
     for d, pre in zip(data_dirs[1:], pres[1:]):
-        if pre != pres[0]:
+        if dataclasses.replace(pre, x_scale=pres[0].x_scale) != pres[0]:
             raise InputError(f"converted with other preprocessing than {data_dirs[0]} ({pre} vs {pres[0]}); "
                              "convert every source with the same --imgsz/--preprocess", Path(d) / "convert.yaml")
     roots = [yolo_dataset_yaml(d).parent for d in data_dirs]
