@@ -12,6 +12,9 @@ Usage (mini-MIAS, or any COCO set with --coco-json/--images):
     python benchmarks/compare_detectors.py --weights-a A.safetensors --weights-b B.safetensors \\
         --coco-json $CBIS_DIR/train/_annotations.coco.json --images $CBIS_DIR/train \\
         --splits work/cbis-converted/splits.json --split val --out OUT.json
+
+``--x-scale-a/--x-scale-b`` set a detector's width factor (``PreprocessConfig.x_scale``) for
+these films, e.g. 0.625 for a detector trained on CBIS-DDSM films with their aspect restored.
 """
 
 from __future__ import annotations
@@ -60,7 +63,11 @@ def main(
     n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of patients.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     threads: Annotated[int, typer.Option(help="torch threads.")] = 1,
+    x_scale_a: Annotated[float | None, typer.Option(help="Width factor applied to A's films before its resize (e.g. 0.625 restores CBIS-DDSM's aspect); default: A's sidecar.")] = None,
+    x_scale_b: Annotated[float | None, typer.Option(help="The same for B.")] = None,
 ) -> None:
+    import dataclasses
+
     import torch
 
     from converters.atomic import write_json_atomic
@@ -73,6 +80,12 @@ def main(
     try:
         films, root = load_films(mias_dir, coco_json, images, splits, split)
         detectors = [load_detector(w) for w in (weights_a, weights_b)]  # both load before minutes of scoring
+        for flag, d, xs in (("--x-scale-a", detectors[0], x_scale_a), ("--x-scale-b", detectors[1], x_scale_b)):
+            if xs is not None:
+                try:
+                    d.preprocess_config = dataclasses.replace(d.preprocess_config, x_scale=xs)
+                except ValueError as err:
+                    raise InputError(f"{flag}: {err}") from None
         runs = [score_condition(d, films, root, n_bootstrap, seed, split or "all") for d in detectors]
     except InputError as err:
         typer.echo(f"error: {err}", err=True)
@@ -83,7 +96,8 @@ def main(
         "patients": len({f.patient_id for f in films}), "lesions": sum(len(f.lesions) for f in films),
         "hit_rule": "center (predicted box centre inside the labelled circle or box)",
         "ci": f"bootstrap 95% over patients, {n_bootstrap} resamples, seed {seed}",
-        "a": {"weights": str(weights_a), **public(runs[0])}, "b": {"weights": str(weights_b), **public(runs[1])},
+        "a": {"weights": str(weights_a), "x_scale": detectors[0].preprocess_config.x_scale, **public(runs[0])},
+        "b": {"weights": str(weights_b), "x_scale": detectors[1].preprocess_config.x_scale, **public(runs[1])},
         "b_minus_a": diff,
     }
     write_json_atomic(out, result)
@@ -91,7 +105,7 @@ def main(
           f"{result['lesions']} lesions; {result['ci']}")
     for tag in ("a", "b"):
         r = result[tag]
-        print(f"  {tag} {r['weights']}: sensitivity@1FP/film {fmt(r['sensitivity_at_1fp'])}, "
+        print(f"  {tag} {r['weights']} (width x {r['x_scale']:.3f}): sensitivity@1FP/film {fmt(r['sensitivity_at_1fp'])}, "
               f"mean FROC {fmt(r['mean_froc_sensitivity'])}, mAP50 {fmt(r['map50'])}")
     print(f"  b - a: sensitivity@1FP {fmt(diff['sensitivity_at_1fp'])}, mean FROC {fmt(diff['mean_froc_sensitivity'])}")
 

@@ -448,3 +448,15 @@ def test_detector_benchmarks_run_on_a_synthetic_coco_split(tmp_path, capsys):
     assert cmp["source"] == "coco" and cmp["films"] == got["films"] and cmp["b_minus_a"]["sensitivity_at_1fp"]["value"] == 0.0
     # unstretched here means the first condition: both scripts agree on the same detector and films
     assert cmp["a"]["mean_froc_sensitivity"]["value"] == pytest.approx(got["conditions"][0]["mean_froc_sensitivity"]["value"])
+    # --x-scale-b restores B's films: B is then the stretch benchmark's second condition
+    res = runner.invoke(compare.app, ["--weights-a", shipped, "--weights-b", shipped, "--coco-json", str(coco),
+                                      "--images", str(images), "--splits", str(splits), "--split", "test", "--x-scale-b",
+                                      "0.625", "--n-bootstrap", "20", "--out", str(tmp_path / "cmp-restored.json")])
+    assert res.exit_code == 0, res.output
+    restored = json.loads((tmp_path / "cmp-restored.json").read_text())
+    assert (restored["a"]["x_scale"], restored["b"]["x_scale"]) == (1.0, 0.625)
+    for key in ("mean_froc_sensitivity", "sensitivity_at_1fp", "map50"):
+        assert restored["b"][key]["value"] == pytest.approx(got["conditions"][1][key]["value"])
+    res = runner.invoke(compare.app, ["--weights-a", shipped, "--weights-b", shipped, "--coco-json", str(coco),
+                                      "--images", str(images), "--x-scale-a", "0", "--out", str(tmp_path / "bad.json")])
+    assert res.exit_code == 2 and "--x-scale-a" in res.output and not (tmp_path / "bad.json").exists()

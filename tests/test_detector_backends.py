@@ -454,3 +454,31 @@ def test_epoch_times_survive_a_resumed_run(tmp_path):
     # ultralytics' cumulative clock; the run was resumed after epoch 2, so the clock restarts
     csv_path.write_text("epoch, time,train/box_loss\n1,10.0,3\n2,25.0,2\n3,12.0,2\n4,20.0,1\n")
     assert epoch_times(csv_path) == [10.0, 15.0, 12.0, 8.0]
+
+
+def test_pooled_sources_must_share_preprocessing_except_their_x_scale(tmp_path):
+    """x_scale undoes one source's stretch, so it may differ; any other preprocessing field may not."""
+    import yaml
+
+    from converters.preprocess import PreprocessConfig
+    from detector.converted import combined_dataset_yaml
+
+    def converted_folder(name, **pre):
+        d = tmp_path / name
+        (d / "yolo").mkdir(parents=True)
+        (d / "yolo" / "dataset.yaml").write_text("train: images/train\nval: images/val\nnames:\n  0: lesion\n")
+        cfg = {"preprocess": True, "preprocessing": PreprocessConfig(**{"imgsz": 640, **pre}).__dict__}
+        (d / "convert.yaml").write_text(yaml.safe_dump(cfg))
+        return d
+
+    mias, cbis = converted_folder("mias"), converted_folder("cbis", x_scale=0.625)
+    path, pre = combined_dataset_yaml([mias, cbis], tmp_path / "pooled.yaml")
+    assert pre == PreprocessConfig(imgsz=640)  # the first source's frame is the prediction default
+    doc = yaml.safe_load(path.read_text())
+    assert doc["train"] == [str((mias / "yolo" / "images" / "train").resolve()), str((cbis / "yolo" / "images" / "train").resolve())]
+    _, pre = combined_dataset_yaml([cbis, mias], tmp_path / "pooled2.yaml")
+    assert pre.x_scale == 0.625
+    other = converted_folder("other", imgsz=512)
+    with pytest.raises(InputError, match="other preprocessing") as exc:
+        combined_dataset_yaml([mias, other], tmp_path / "pooled3.yaml")
+    assert "other" in str(exc.value) and not (tmp_path / "pooled3.yaml").exists()
