@@ -93,9 +93,10 @@ def combined_dataset_yaml(data_dirs: list[str | Path], dst: str | Path) -> tuple
     InputError names the first that differs. The one field that may differ is
     ``x_scale``: it undoes a stretch of one source's scans (CBIS-DDSM films were stored
     1.6x too wide), so it belongs to the source, not to the model. The returned config
-    carries the first folder's ``x_scale``, the one prediction assumes by default; films
-    of another source are predicted with their own (``--x-scale``). ``dst`` is written
-    atomically.
+    carries the first folder's ``x_scale``, the one every ``mammo`` command predicts with;
+    the sidecar lists each source's (``source_x_scale``), and films of another source are
+    scored in their own frame with ``benchmarks/compare_detectors.py --x-scale-b``. ``dst``
+    is written atomically.
 
     Returns:
         the YAML's path and the shared :class:`PreprocessConfig`.
