@@ -20,7 +20,6 @@ Usage:
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -37,8 +36,9 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 def score_condition(detector, films, images_dir: Path, x_scale: float, n_boot: int, seed: int, split: str) -> dict:
     """Score the detector with its preprocessing at ``x_scale`` (:func:`detector.compare.score_condition`)."""
     from detector.compare import score_condition as score
+    from detector.compare import set_x_scale
 
-    detector.preprocess_config = dataclasses.replace(detector.preprocess_config, x_scale=x_scale)
+    set_x_scale(detector, x_scale)
     return {"x_scale": x_scale, **score(detector, films, images_dir, n_boot, seed, split)}
 
 

@@ -66,14 +66,12 @@ def main(
     x_scale_a: Annotated[float | None, typer.Option(help="Width factor applied to A's films before its resize (e.g. 0.625 restores CBIS-DDSM's aspect); default: A's sidecar.")] = None,
     x_scale_b: Annotated[float | None, typer.Option(help="The same for B.")] = None,
 ) -> None:
-    import dataclasses
-
     import torch
 
     from converters.atomic import write_json_atomic
     from converters.errors import InputError
     from detector.api import load_detector
-    from detector.compare import paired_differences, public, score_condition
+    from detector.compare import paired_differences, public, score_condition, set_x_scale
     from detector.detection_metrics import fmt_estimate as fmt
 
     torch.set_num_threads(threads)
@@ -83,7 +81,7 @@ def main(
         for flag, d, xs in (("--x-scale-a", detectors[0], x_scale_a), ("--x-scale-b", detectors[1], x_scale_b)):
             if xs is not None:
                 try:
-                    d.preprocess_config = dataclasses.replace(d.preprocess_config, x_scale=xs)
+                    set_x_scale(d, xs)
                 except ValueError as err:
                     raise InputError(f"{flag}: {err}") from None
         runs = [score_condition(d, films, root, n_bootstrap, seed, split or "all") for d in detectors]

@@ -11,9 +11,18 @@ Used by ``benchmarks/compare_detectors.py`` (two weights files) and
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
+
+
+def set_x_scale(detector, x_scale: float) -> None:
+    """Predict with ``detector``'s preprocessing at another width factor (``PreprocessConfig.x_scale``).
+
+    E.g. 0.625 restores CBIS-DDSM's aspect. Raises ValueError for a nonsense factor.
+    """
+    detector.preprocess_config = dataclasses.replace(detector.preprocess_config, x_scale=x_scale)
 
 
 def score_condition(detector, films, images_dir: Path, n_boot: int, seed: int, split: str) -> dict:

@@ -108,9 +108,10 @@ def train_yolo(data_dir: str | Path | list[str | Path], cfg: YoloConfig, out: st
     save_config(cfg, out / "config.yaml")
     meta = {"backend": "yolo", "model_yaml": cfg.model, "nc": 1, "imgsz": cfg.imgsz,
             "preprocess": dataclasses.asdict(pre), "train_config": dataclasses.asdict(cfg)}
-    x_scales = {Path(d).name: preprocess_config(d).x_scale for d in data_dirs}
-    if len(set(x_scales.values())) > 1:  # sources trained with their own aspect correction
-        meta["source_x_scale"] = x_scales
+    if len(data_dirs) > 1:
+        x_scales = [[Path(d).name, preprocess_config(d).x_scale] for d in data_dirs]
+        if len({xs for _, xs in x_scales}) > 1:  # sources trained with their own aspect correction
+            meta["source_x_scale"] = x_scales
     if not resume:
         write_json_atomic(out / META_NAME, meta)
     import_ultralytics()
