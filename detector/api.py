@@ -4,7 +4,8 @@ Every backend sits behind the same :class:`Detector`: the film goes through the 
 :func:`converters.preprocess.preprocess` its training images got (stored in the weights'
 JSON sidecar), the network predicts in that frame, and ``Transform.inverse_xyxy`` maps the
 boxes back to ORIGINAL film pixels (masks are mapped back too). Backends are chosen by
-the explicit mapping :data:`BACKEND_LOADERS`.
+the explicit mapping :data:`BACKEND_LOADERS`; an ``ensemble`` file (:mod:`detector.ensemble`)
+fuses several members and test-time flips behind the same interface.
 
 Example::
 
@@ -49,7 +50,14 @@ def _load_rcnn(backend):
     return load
 
 
-BACKEND_LOADERS = {"yolo": _load_yolo, "faster-rcnn": _load_rcnn("faster-rcnn"), "mask-rcnn": _load_rcnn("mask-rcnn")}
+def _load_ensemble(state, meta, device, conf):
+    from detector.ensemble import load_fused_net
+
+    return load_fused_net(state, meta, device, conf, BACKEND_LOADERS)
+
+
+BACKEND_LOADERS = {"yolo": _load_yolo, "faster-rcnn": _load_rcnn("faster-rcnn"), "mask-rcnn": _load_rcnn("mask-rcnn"),
+                   "ensemble": _load_ensemble}
 
 
 def inverse_masks(masks: np.ndarray, transform: Transform) -> np.ndarray:
@@ -108,7 +116,7 @@ def load_detector(weights: str | Path | None = None, backend: str | None = None,
 
     Args:
         weights: weights file; ``None`` loads the shipped default (:func:`default_weights_path`).
-        backend: expected backend (``yolo``, ``faster-rcnn``, ``mask-rcnn``); ``None`` trusts the sidecar.
+        backend: expected backend (``yolo``, ``faster-rcnn``, ``mask-rcnn``, ``ensemble``); ``None`` trusts the sidecar.
         device: torch device.
         conf: lowest score kept (low by default so FROC sees the low-confidence end).
     """

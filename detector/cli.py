@@ -96,6 +96,23 @@ def export_command(
     typer.echo(str(export_run_checkpoint(run, which, out, imgsz=imgsz)))
 
 
+@app.command("ensemble")
+def ensemble_command(
+    member: Annotated[list[Path], typer.Option(help="Member weights (.safetensors + .json; yolo or faster-rcnn); repeat.")],
+    out: Annotated[Path, typer.Option(help="Destination .safetensors (its .json sidecar is written beside it).")],
+    flip: Annotated[Optional[list[str]], typer.Option(help="Test-time view: none | flipud | fliplr; repeat (default: none).")] = None,
+    iou: Annotated[float, typer.Option(help="Weighted boxes fusion IoU.")] = 0.55,
+    imgsz: Annotated[Optional[int], typer.Option(help="Prediction size of every member (multiple of 32); default: each member's own.")] = None,
+) -> None:
+    """Fuse detectors and test-time flips into one weights file (weighted boxes fusion).
+
+    Example: mammo detector ensemble --member stage1.safetensors --member stage2.safetensors --flip none --flip flipud --imgsz 640 --out fused.safetensors
+    """
+    from detector.ensemble import write_ensemble
+
+    typer.echo(str(write_ensemble(member, out, tuple(flip or ["none"]), iou, imgsz)))
+
+
 @app.command("predict")
 def predict_command(
     images: Annotated[list[Path], typer.Argument(help="Film images (PGM, PNG, ...).")],
