@@ -23,8 +23,8 @@ import numpy as np
 
 from converters.errors import InputError
 from converters.preprocess import PreprocessConfig
-from detector.fusion import FLIPS, flip_image, unflip_xyxy, weighted_boxes_fusion
-from detector.weights_io import read_weights, write_weights
+from detector.fusion import FLIPS, flip_image, flips_are_valid, unflip_xyxy, weighted_boxes_fusion
+from detector.weights_io import check_imgsz, read_weights, write_weights
 
 MEMBER_BACKENDS = ("yolo", "faster-rcnn")  # box-only fusion: mask-rcnn's masks would be dropped
 
@@ -44,8 +44,7 @@ class FusedNet:
                  conf: float = 0.001, max_det: int = 100):
         if not nets:
             raise ValueError("FusedNet needs at least one member")
-        bad = [f for f in flips if f not in FLIPS]
-        if bad or not flips or len(set(flips)) != len(flips):
+        if not flips_are_valid(flips):
             raise ValueError(f"flips must be distinct names from {FLIPS}, got {list(flips)}")
         self.nets, self.flips, self.iou_thr, self.conf, self.max_det = list(nets), tuple(flips), iou_thr, conf, max_det
 
@@ -71,9 +70,7 @@ def _member_meta(path: Path, imgsz: int | None) -> tuple[dict, dict]:
         raise InputError(f"an ensemble member must be one of {MEMBER_BACKENDS} (boxes only), "
                          f"this file is {meta['backend']!r}", path)
     if imgsz is not None:
-        if imgsz < 32 or imgsz % 32:
-            raise InputError(f"--imgsz must be a multiple of 32 and >= 32, got {imgsz}")
-        meta = {**meta, "imgsz": imgsz}
+        meta = {**meta, "imgsz": check_imgsz(imgsz)}
     return state, meta
 
 
@@ -91,8 +88,7 @@ def write_ensemble(members: list[str | Path], dst: str | Path, flips: tuple[str,
     """
     if not members:
         raise InputError("an ensemble needs at least one --member")
-    bad = [f for f in flips if f not in FLIPS]
-    if bad or not flips or len(set(flips)) != len(flips):
+    if not flips_are_valid(flips):
         raise InputError(f"--flip must name distinct views from {', '.join(FLIPS)}, got {', '.join(flips) or 'none'}")
     if not 0.0 < iou_thr <= 1.0:
         raise InputError(f"--iou must lie in (0, 1], got {iou_thr}")

@@ -18,6 +18,11 @@ import numpy as np
 FLIPS = ("none", "flipud", "fliplr")
 
 
+def flips_are_valid(flips) -> bool:
+    """At least one view, each a distinct name of :data:`FLIPS`."""
+    return bool(flips) and all(f in FLIPS for f in flips) and len(set(flips)) == len(flips)
+
+
 def flip_image(image: np.ndarray, flip: str) -> np.ndarray:
     """``image`` mirrored by ``flip`` (``none``, ``flipud`` top to bottom, ``fliplr`` left to right)."""
     if flip == "none":

@@ -14,6 +14,13 @@ from converters.atomic import write_json_atomic
 from converters.errors import InputError
 
 
+def check_imgsz(imgsz: int) -> int:
+    """A prediction size for a sidecar: a multiple of 32, at least 32 (InputError otherwise)."""
+    if imgsz < 32 or imgsz % 32:
+        raise InputError(f"--imgsz must be a multiple of 32 and >= 32, got {imgsz}")
+    return imgsz
+
+
 def sidecar_path(weights: str | Path) -> Path:
     return Path(weights).with_suffix(".json")
 

@@ -27,7 +27,7 @@ from converters.preprocess import PreprocessConfig
 from detector.config import YoloConfig
 from detector.converted import combined_dataset_yaml, preprocess_config, yolo_dataset_yaml
 from detector.offline import import_ultralytics
-from detector.weights_io import write_weights
+from detector.weights_io import check_imgsz, write_weights
 
 ULTRA_SUBDIR = "ultralytics"
 META_NAME = "detector_meta.json"  # the sidecar template written when a run starts
@@ -191,9 +191,7 @@ def export_run_checkpoint(run: str | Path, which: str, dst: str | Path, imgsz: i
         raise InputError("expected the run's sidecar template (written when `mammo detector train` starts)", template)
     meta = json.loads(template.read_text())
     if imgsz is not None:
-        if imgsz < 32 or imgsz % 32:
-            raise InputError(f"--imgsz must be a multiple of 32 and >= 32, got {imgsz}")
-        meta["imgsz"] = imgsz
+        meta["imgsz"] = check_imgsz(imgsz)
     return export_yolo_checkpoint(pt, dst, meta)
 
 
