@@ -1,7 +1,7 @@
 """Detector side of the CBIS-DDSM stretch question: leave the stretch, or undo it at prediction?
 
 The CBIS-DDSM copy was resized to 800 x 800 without keeping the aspect ratio;
-``benchmarks/cbis_stretch.py`` measured a sideways stretch of about 1.6 (notes/cbis.md).
+``benchmarks/cbis_stretch.py`` measured a sideways stretch of about 1.6 (docs/cbis.md).
 This script scores ONE trained detector on the films of one split twice, with the film's
 width multiplied by 1 (the stored, stretched frame) and by ``1/factor`` (approximately the
 original aspect) before the detector's own resize (``PreprocessConfig.x_scale``; boxes map
@@ -49,7 +49,7 @@ def main(
     out: Annotated[Path, typer.Option(help="JSON with both conditions and the paired differences.")],
     split: Annotated[str, typer.Option(help="Which patients: val to choose, test once after choosing.")] = "val",
     weights: Annotated[Path | None, typer.Option(help="Detector weights (default: the shipped detector).")] = None,
-    factor: Annotated[float, typer.Option(help="Sideways stretch to undo (notes/cbis.md measured about 1.6).")] = 1.6,
+    factor: Annotated[float, typer.Option(help="Sideways stretch to undo (docs/cbis.md measured about 1.6).")] = 1.6,
     n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples of patients.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     threads: Annotated[int, typer.Option(help="torch threads.")] = 1,

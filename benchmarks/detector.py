@@ -8,7 +8,7 @@ change the arithmetic; that row says so). Training time per epoch is read from t
 default run's ``results.csv`` (ultralytics' cumulative ``time`` column), not retrained.
 
 Example:
-    python benchmarks/detector.py --mias-dir /work/shared/data/mias --films 5 \
+    python benchmarks/detector.py --mias-dir "$MIAS_DIR" --films 5 \
         --run work/runs/yolo-mias --weights-faster-rcnn work/runs/frcnn-mias/last.safetensors
 """
 
@@ -62,7 +62,7 @@ def epoch_times(results_csv: Path) -> list[float]:
     with open(results_csv) as fh:
         rows = [{k.strip(): v for k, v in r.items()} for r in csv.DictReader(fh)]
     cumulative = [float(r["time"]) for r in rows if r.get("time")]
-    # the clock restarts when a run is resumed: a drop means a new session began
+    # the clock restarts when a run is resumed: a drop means the run was resumed
     return [b - a if b >= a else b for a, b in zip([0.0] + cumulative[:-1], cumulative)]
 
 

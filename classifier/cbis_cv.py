@@ -7,7 +7,7 @@ uniform-LBP histogram and the box's log width, height and aspect (``--margin`` a
 margin descriptors, :func:`margin_features`). Models, all reported (none is chosen on the
 held-out folds): a standardised logistic regression
 (:func:`classifier.baselines.fit_logistic`), sklearn's histogram gradient boosting, their
-mean (``ensemble``, added after the first two had been measured: see notes/cbis.md), and a
+mean (``ensemble``, added after the first two had been measured: see docs/cbis.md), and a
 baseline that sees only the box geometry (a shortcut check). Paired AUC differences of the
 ensemble against its two parts are in ``summary.json`` (``model_differences``).
 

@@ -1,6 +1,6 @@
 """``mammo classifier``: train and evaluate the lesion-crop classifier.
 
-The lead wires ``app`` into ``screening/cli.py``; ``python -m classifier.cli`` runs it alone.
+``screening/cli.py`` mounts ``app`` as ``mammo classifier``; ``python -m classifier.cli`` runs it alone.
 """
 
 from __future__ import annotations

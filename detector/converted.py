@@ -1,6 +1,6 @@
 """Read what ``mammo convert`` wrote: the YOLO dataset, the COCO files, splits and preprocessing.
 
-Layout of a converted folder (see the team brief)::
+Layout of a converted folder::
 
     OUT/coco/{all,train,val,test}.json   (file_name relative to the MIAS folder)
     OUT/yolo/images/{train,val,test}/*.png, OUT/yolo/labels/..., OUT/yolo/dataset.yaml

@@ -13,7 +13,7 @@ Example:
         --weights detector/weights/yolo11n-mias.safetensors --choice last \
         --val work/runs/yolo-mias/eval-val-last --test work/runs/yolo-mias/eval-test \
         --candidates work/runs/yolo-mias/eval-val-best work/runs/yolo-mias/eval-val-last \
-        --notes notes/detector-card-notes.md --out detector/weights/MODEL_CARD.md
+        --notes work/detector-card-notes.md --out detector/weights/MODEL_CARD.md
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def epoch_times(results_csv: Path) -> list[float]:
     with open(results_csv) as fh:
         rows = [{k.strip(): v for k, v in r.items()} for r in csv.DictReader(fh)]
     cum = [float(r["time"]) for r in rows if r.get("time")]
-    # the clock restarts when a run is resumed: a drop means a new session began
+    # the clock restarts when a run is resumed: a drop means the run was resumed
     return [b - a if b >= a else b for a, b in zip([0.0] + cum[:-1], cum)]
 
 
@@ -110,7 +110,7 @@ Research software, not a medical device: it has not been validated for clinical 
   then a letterbox to {meta['imgsz']} px; boxes are mapped back with the exact inverse transform.
 
 ## Data and split
-mini-MIAS development portion (`/work/shared/data/mias`: {summary['films']} films, {summary['boxes']} located lesions,
+mini-MIAS development portion (`$MIAS_DIR`: {summary['films']} films, {summary['boxes']} located lesions,
 {summary['image_level_only']} image-level-only labels), converted with `mammo convert --preprocess` into
 `work/mias-converted`. Patient-level split, seed 0 (a patient's two films never straddle splits), stratified by worst label:
 
@@ -122,7 +122,7 @@ Training used the train patients only (normal films included as background image
 checkpoint selection only; the test patients were scored once, after the choice was made.
 
 ## Training
-Command (from the repository root, venv active, `MAMMO_CACHE_DIR=/work/main/work/cache`):
+Command (from the repository root, venv active, `MAMMO_CACHE_DIR=work/cache`):
 
     python -m detector.cli train --data work/mias-converted --backend yolo --config configs/yolo11n.yaml \\
         --out work/runs/yolo-mias --seed 0      # == mammo detector train ...

@@ -1,7 +1,7 @@
 """``mammo inspect``: look at a screening run's mistakes in the FiftyOne App or a static gallery.
 
 Thin wiring over :mod:`screening.inspect` (dataset), :mod:`screening.inspect_app`
-(database and App processes) and :mod:`screening.gallery` (HTML page). The lead registers
+(database and App processes) and :mod:`screening.gallery` (HTML page). ``screening/cli.py`` registers
 :func:`inspect_command` as ``mammo inspect``.
 """
 
