@@ -28,15 +28,46 @@ class _Pred:
         self.scores = np.asarray(scores, dtype=np.float64).reshape(-1)
 
 
-def predictions_from_report(doc: dict, film_of_file: dict[str, str]) -> dict:
-    """``film_id -> boxes/scores`` from report.json films (matched by file name)."""
+def predictions_from_report(doc: dict, film_of_file: dict[str, str], finding: str = "mass") -> dict:
+    """``film_id -> boxes/scores`` of one finding type from report.json films (matched by file name).
+
+    Version 1 reports hold masses only (:func:`screening.report.finding_of`).
+    """
+    from screening.report import finding_of
+
     preds = {}
     for f in doc["films"]:
         fid = film_of_file.get(f["file"])
         if fid is None:
             continue
-        preds[fid] = _Pred([d["xyxy"] for d in f["detections"]], [d["score"] for d in f["detections"]])
+        dets = [d for d in f["detections"] if finding_of(d) == finding]
+        preds[fid] = _Pred([d["xyxy"] for d in dets], [d["score"] for d in dets])
     return preds
+
+
+# Finding types of the labelled films, for the per-type film AUC (mini-MIAS classes).
+FILM_TYPES = {"mass": ("CIRC", "SPIC", "MISC"), "calcification": ("CALC",), "distortion": ("ARCH",), "asymmetry": ("ASYM",)}
+
+
+def film_types(film: Film) -> set[str]:
+    """The finding types a labelled film holds (located or image-level)."""
+    classes = {les.lesion_class for les in film.lesions} | {lab.lesion_class for lab in film.image_labels}
+    return {t for t, cls in FILM_TYPES.items() if classes & set(cls)}
+
+
+def per_type_auc(films: list[Film], doc_by_film: dict, n_resamples: int, seed: int) -> dict:
+    """ROC AUC of ``abnormal_score`` for each finding type: its films against the normal films."""
+    out = {}
+    score = {f.film_id: doc_by_film.get(f.film_id, {}).get("abnormal_score", 0.0) for f in films}
+    normal = [f for f in films if not f.is_abnormal]
+    for t in FILM_TYPES:
+        pos = [f for f in films if t in film_types(f)]
+        sub = pos + normal
+        y = np.array([1] * len(pos) + [0] * len(normal))
+        s = np.array([score[f.film_id] for f in sub])
+        est = bootstrap_over_patients([f.patient_id for f in sub], lambda i, y=y, s=s: roc_auc(y[i], s[i]), n_resamples, seed)
+        out[t] = {"auc": est.as_dict(), "n_films": len(pos), "n_normal_films": len(normal)}
+    return out
 
 
 def roc_auc(labels, scores) -> float:
@@ -157,7 +188,7 @@ def film_level_metrics(films: list[Film], doc_by_film: dict, thresholds: dict, n
     se = bootstrap_over_patients(pids, lambda i: sens_spec(abn[i], flagged[i], 0.5)[0], n_resamples, seed)
     sp = bootstrap_over_patients(pids, lambda i: sens_spec(abn[i], flagged[i], 0.5)[1], n_resamples, seed)
     out["verdict_point"] = {
-        "rule": "film flagged when its verdict is not normal (a detection >= score_threshold graded benign or malignant)",
+        "rule": "film flagged when its verdict is not normal",
         "sensitivity": se.as_dict(),
         "specificity": sp.as_dict(),
     }
@@ -166,6 +197,7 @@ def film_level_metrics(films: list[Film], doc_by_film: dict, thresholds: dict, n
         sub_p = [pids[i] for i in ab_idx]
         est = bootstrap_over_patients(sub_p, lambda i: roc_auc(mal[ab_idx][i], s_mal[ab_idx][i]), n_resamples, seed)
         out["benign_vs_malignant_auc_abnormal_films"] = est.as_dict()
+    out["by_finding_type"] = per_type_auc(films, doc_by_film, n_resamples, seed)
     out["reference"] = BCSC_REFERENCE
-    out["scores"] = "abnormal score = max over detections of score x P(benign or malignant); malignant score = max of score x P(malignant)"
+    out["scores"] = thresholds.get("scores", "abnormal_score and malignant_score of report.json")
     return out

@@ -100,8 +100,14 @@ def evaluate_command(
     films_all, root = load_labelled_films(mias_dir, coco_json, images)
     films, split_name, film_split = select_films(films_all, splits, split, all_films)
     screener = Screener(cfg)
-    thresholds = {"abnormal": cfg.abnormal_threshold, "chosen_on": "config (validation patients of the shipped model)" if cfg.abnormal_threshold is not None else None}
-    if film_split is not None and split != "val":
+    thresholds = {"abnormal": cfg.abnormal_threshold, "chosen_on": "config (validation patients of the shipped model)" if cfg.abnormal_threshold is not None else None,
+                  "scores": "abnormal score = max over mass detections of score x P(benign or malignant); malignant score = max of score x P(malignant)"}
+    if screener.film_model is not None:
+        # The film model carries its thresholds, chosen on the validation patients it was fitted with.
+        thresholds = {"abnormal": screener.film_model.abnormal_threshold,
+                      "chosen_on": "the film model (validation patients when it was fitted, Youden J)",
+                      "scores": "calibrated film model over mass detections, calcification clusters and the other breast"}
+    elif film_split is not None and split != "val":
         val_films = [f for f in films_all if film_split.get(f.film_id) == "val"]
         if val_films:
             val_res, _ = screen_films(screener, val_films, root, out / "val", cfg, progress=not quiet, write_overlays=False)
@@ -116,8 +122,16 @@ def evaluate_command(
     doc = report_document([results[f.film_id] for f in films if f.film_id in results], failures, cfg_dict)
     write_report(out, doc)
     by_film = {fid: r.to_json() for fid, r in results.items()}
-    preds = predictions_from_report(doc, {f.image_path: f.film_id for f in films})
+    film_of_file = {f.image_path: f.film_id for f in films}
+    preds = predictions_from_report(doc, film_of_file, "mass")
     det = evaluate_predictions(films, preds, out_dir=out / "detection", n_resamples=min(n_resamples, 500), seed=seed, split_name=split_name)
+    calc = None
+    if screener.calc is not None:
+        calc_preds = predictions_from_report(doc, film_of_file, "calcification")
+        calc_det = evaluate_predictions(films, calc_preds, out_dir=out / "calcification_clusters", n_resamples=min(n_resamples, 500),
+                                        seed=seed, split_name=split_name)
+        calc = {"hit_rule": "cluster box centre inside the labelled circle", **calc_det["froc"]["calc"],
+                "film_auc_max_cluster_score": calc_det["film_level"]["roc_auc"]}
     images_by_film = {fid: r.film.image for fid, r in results.items() if r.film.scale == 1.0}
     grading = grading_metrics(films, by_film, screener.grader, images_by_film, cfg.score_threshold, n_resamples, seed)
     film_level = film_level_metrics(films, by_film, thresholds, n_resamples, seed)
@@ -128,6 +142,7 @@ def evaluate_command(
         "failures": len(failures),
         "score_threshold": cfg.score_threshold,
         "detection": det,
+        "calcification_clusters": calc,
         "grading": grading,
         "film_level": film_level,
         "seconds_per_film_median": float(np.median([r.seconds for r in results.values()])) if results else None,

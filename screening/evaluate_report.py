@@ -25,7 +25,7 @@ def metrics_to_markdown(m: dict) -> str:
         f"# mammo evaluate: {m['split']}",
         "",
         f"{m['films']} films of {m['patients']} patients; {m['failures']} unreadable; "
-        f"score threshold {m['score_threshold']}. Every figure: value [bootstrap 95% CI over patients].",
+        f"score threshold {m['score_threshold']} (mass detections). Every figure: value [bootstrap 95% CI over patients].",
         "",
         "| stage | figure | value [95% CI] |",
         "| --- | --- | --- |",
@@ -47,22 +47,30 @@ def metrics_to_markdown(m: dict) -> str:
             if r in (0.5, 1, 1.0, 2, 2.0, 4, 8):
                 lines.append(f"| detection | sensitivity at {r:g} FP/film ({subset}) | {_fmt(s)} |")
         lines.append(f"| detection | FROC mean sensitivity ({subset}) | {_fmt(fr.get('mean_sensitivity'))} |")
+    cc = m.get("calcification_clusters")
+    if cc:
+        for r, sv in zip(cc.get("fp_per_film", []), cc.get("sensitivity", [])):
+            if r in (0.5, 1, 2, 4):
+                lines.append(f"| calcification clusters | sensitivity at {r:g} FP/film ({cc['n_lesions']} clusters; centre in circle) | {_fmt(sv)} |")
+        lines.append(f"| calcification clusters | FROC mean sensitivity | {_fmt(cc.get('mean_sensitivity'))} |")
     lines.append(f"| grading | grade accuracy on found lesions ({gr['found_lesions']} of {gr['located_lesions']} found) | {_fmt(gr['found_lesions_grade_accuracy'])} |")
     lines.append(f"| grading | classifier accuracy on true lesion crops | {_fmt(gr['true_crop_grade_accuracy'])} |")
-    lines.append(f"| film | normal vs abnormal ROC AUC | {_fmt(fl.get('normal_vs_abnormal_auc'))} |")
+    lines.append(f"| film | normal vs abnormal ROC AUC ({fl.get('scores', 'abnormal_score')}) | {_fmt(fl.get('normal_vs_abnormal_auc'))} |")
     op = fl.get("operating_point")
     if op:
         lines.append(f"| film | sensitivity at threshold {op['abnormal_threshold']:.3f} ({op['chosen_on']}) | {_fmt(op['sensitivity'])} |")
         lines.append(f"| film | specificity at that threshold | {_fmt(op['specificity'])} |")
     vp = fl.get("verdict_point")
     if vp:
-        lines.append(f"| film | sensitivity of the verdict (not normal), score threshold {m['score_threshold']} | {_fmt(vp['sensitivity'])} |")
+        lines.append(f"| film | sensitivity of the verdict (not normal) | {_fmt(vp['sensitivity'])} |")
         lines.append(f"| film | specificity of the verdict | {_fmt(vp['specificity'])} |")
     vt = fl.get("verdict_threshold_from_validation")
     if vt:
         lines.append(f"| film | sensitivity of the verdict at score threshold {vt['score_threshold']:.3f} ({vt['chosen_on']}) | {_fmt(vt['sensitivity'])} |")
         lines.append(f"| film | specificity of the verdict at that threshold | {_fmt(vt['specificity'])} |")
     lines.append(f"| film | benign vs malignant ROC AUC (abnormal films) | {_fmt(fl.get('benign_vs_malignant_auc_abnormal_films'))} |")
+    for t, v in fl.get("by_finding_type", {}).items():
+        lines.append(f"| film | {t} films ({v['n_films']}) vs normal films ({v['n_normal_films']}), ROC AUC | {_fmt(v['auc'])} |")
     ref = fl["reference"]
     lines += [
         "",

@@ -37,7 +37,9 @@ BROWSER_SUFFIXES = (".png", ".jpg", ".jpeg")
 # One label for both fields: evaluate_detections counts a match between different labels as
 # FN + FP even with classwise=False, and grading is judged separately (tag ``misgraded``).
 DETECTION_LABEL = "lesion"
-SAVED_VIEWS = ("missed-lesions", "false-alarms", "misgraded", "worst-films")
+SAVED_VIEWS = ("missed-lesions", "missed-calcifications", "false-alarms", "misgraded", "worst-films")
+# Label fields of the predictions, by the report's finding type.
+FINDING_FIELDS = {"mass": "predictions", "calcification": "calc_clusters", "asymmetry": "asymmetries"}
 
 
 # ----------------------------------------------------------------------------- report.json
@@ -49,6 +51,9 @@ class ReportDetection:
     score: float
     grade: str
     probabilities: dict
+    finding: str = "mass"
+    n_specks: int | None = None
+    specks_xy: tuple[tuple[float, float], ...] = ()
 
     @property
     def center(self) -> tuple[float, float]:
@@ -134,8 +139,17 @@ def parse_report(obj: dict, path: str | Path = "report.json") -> Report:
             probs = _need(d, "probabilities", dict, dw, path)
             for g in GRADES:
                 _need(probs, g, float, f"{dw}.probabilities", path)
+            finding = d.get("finding", "mass")
+            if finding not in FINDING_FIELDS:
+                raise InputError(f"{dw}.finding: expected one of {', '.join(FINDING_FIELDS)}, got {finding!r}", path)
+            specks = d.get("specks_xy", [])
+            if not (isinstance(specks, list) and all(isinstance(p, list) and len(p) == 2 and all(
+                    isinstance(v, (int, float)) and math.isfinite(v) for v in p) for p in specks)):
+                raise InputError(f"{dw}.specks_xy: expected a list of [x, y] pairs", path)
             dets.append(ReportDetection((x1, y1, x2, y2), score, _grade(d.get("grade"), f"{dw}.grade", path),
-                                        {g: float(probs[g]) for g in GRADES}))
+                                        {g: float(probs[g]) for g in GRADES}, finding,
+                                        d.get("n_specks") if isinstance(d.get("n_specks"), int) else None,
+                                        tuple((float(a), float(b)) for a, b in specks)))
         seconds = f.get("seconds")
         film = ReportFilm(file, width, height, _grade(f.get("verdict"), f"{where}.verdict", path), tuple(dets),
                           float(seconds) if isinstance(seconds, (int, float)) else None)
@@ -307,18 +321,24 @@ def to_sample(insp: FilmInspection, filepath: str | Path):
             center_x=float(lesion.center[0]), center_y=float(lesion.center[1]),
             found_grade=insp.detections[best].grade if best is not None else None,
         ))
-    preds = []
+    preds = {field_name: [] for field_name in FINDING_FIELDS.values()}
+    specks = []
     for j, det in enumerate(insp.detections):
         tags = ["tp_center" if insp.pred_hit[j] else "fp_center"] + (["misgraded"] if insp.pred_misgraded[j] else [])
-        preds.append(fo.Detection(
-            label=DETECTION_LABEL, bounding_box=_rel_box(det.xyxy, w, h), confidence=det.score, tags=tags,
-            grade=det.grade, score=det.score,
+        preds[FINDING_FIELDS[det.finding]].append(fo.Detection(
+            label=det.finding if det.finding != "mass" else DETECTION_LABEL, bounding_box=_rel_box(det.xyxy, w, h),
+            confidence=det.score, tags=tags, grade=det.grade, score=det.score, n_specks=det.n_specks,
             **{f"p_{g}": det.probabilities[g] for g in GRADES},
         ))
+        if det.specks_xy:
+            specks.append(fo.Keypoint(label="specks", points=[(x / w, y / h) for x, y in det.specks_xy],
+                                      confidence=[det.score] * len(det.specks_xy), tags=tags[:1]))
     return fo.Sample(
         filepath=str(filepath), tags=insp.verdict_tags,
         metadata=fo.ImageMetadata(width=w, height=h, num_channels=1),
-        ground_truth=fo.Detections(detections=gts), predictions=fo.Detections(detections=preds),
+        ground_truth=fo.Detections(detections=gts),
+        **{name: fo.Detections(detections=dets) for name, dets in preds.items()},
+        specks=fo.Keypoints(keypoints=specks),
         film_id=film.film_id, refnum=film.film_id if film.source == "mias" else None,
         patient_id=film.patient_id, side=film.side, tissue=film.tissue, source=film.source,
         report_file=insp.report.file, seconds=insp.report.seconds,
@@ -338,6 +358,8 @@ def saved_view_stages(dataset):
 
     return {
         "missed-lesions": dataset.filter_labels("ground_truth", tagged("miss")).sort_by("n_missed", reverse=True),
+        "missed-calcifications": dataset.filter_labels("ground_truth", tagged("miss") & (F("lesion_class") == "CALC"))
+                                        .sort_by("n_missed", reverse=True),
         "false-alarms": dataset.filter_labels("predictions", tagged("fp_center")).sort_by("n_false_alarms", reverse=True),
         "misgraded": dataset.filter_labels("ground_truth", tagged("misgraded"))
                             .filter_labels("predictions", tagged("misgraded"), only_matches=False),

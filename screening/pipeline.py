@@ -1,9 +1,21 @@
-"""Screen one film: read, detect, crop, grade, verdict.
+"""Screen one film: read, find masses and calcification clusters, compare with the other
+breast, grade, score the film, verdict.
 
-The detector and the grader are loaded once (:class:`Screener`) and reused. Every
-detection at or above ``report_min_score`` is reported with its grade, so evaluation can
-draw FROC and ROC curves; the film's verdict counts only detections at or above
-``score_threshold``: the worst grade among them, or ``normal`` when none passes.
+The models are loaded once (:class:`Screener`) and reused:
+
+* the mass detector (:mod:`detector.api`) on the preprocessed film;
+* the calcification cluster detector (:mod:`detector.calc_clusters`) at the film's native
+  200 micron resolution;
+* the grader (:mod:`classifier.grade`) on every mass box and cluster box;
+* the bilateral comparison (:mod:`screening.bilateral`) when the contralateral film of the
+  same patient and view is screened in the same batch;
+* the film-level model (:mod:`screening.film_model`): calibrated ``abnormal_score`` and
+  ``malignant_score`` from all of the above, and the verdict at thresholds chosen on
+  validation patients.
+
+Every finding at or above ``report_min_score`` is reported, so evaluation can draw FROC
+and ROC curves. With ``film_model`` set to ``none`` the earlier rule applies: the worst
+grade among mass detections at or above ``score_threshold``.
 """
 
 from __future__ import annotations
@@ -14,8 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from converters.preprocess import breast_mask
 from converters.records import GRADES
 from screening.readers import FilmImage, read_film
+
+FINDING_TYPES = ("mass", "calcification", "asymmetry")
+ASYMMETRY_FULL_SCALE = 0.2
 
 
 @dataclass
@@ -34,6 +50,10 @@ class ScreenConfig:
     malignant_threshold: float | None = None
     overlays: bool = True
     num_threads: int = 1
+    calcifications: bool = True
+    calc_weights: str | None = None
+    bilateral: bool = True
+    film_model: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("score_threshold", "report_min_score"):
@@ -46,18 +66,64 @@ class ScreenConfig:
             raise ValueError(f"num_threads must be >= 1, got {self.num_threads}")
 
 
+@dataclass(frozen=True)
+class Finding:
+    """One finding: a box in the ORIGINAL film's pixels, its type, score and grade.
+
+    ``n_specks`` is set for calcification clusters; ``specks_xy`` (original pixels) too,
+    for inspection; neither is set for masses and asymmetries.
+    """
+
+    finding: str
+    xyxy: tuple[float, float, float, float]
+    score: float
+    probabilities: tuple[float, float, float]
+    n_specks: int | None = None
+    specks_xy: tuple[tuple[float, float], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.finding not in FINDING_TYPES:
+            raise ValueError(f"finding must be one of {FINDING_TYPES}, got {self.finding!r}")
+        if not 0 <= self.score <= 1 or not np.isfinite(self.xyxy).all():
+            raise ValueError(f"finding score must be in [0, 1] and its box finite, got {self.score}, {self.xyxy}")
+
+    @property
+    def grade(self) -> str:
+        return GRADES[int(np.argmax(self.probabilities))]
+
+    def to_json(self) -> dict:
+        d = {
+            "finding": self.finding,
+            "xyxy": [round(float(v), 2) for v in self.xyxy],
+            "score": round(float(self.score), 5),
+            "grade": self.grade,
+            "probabilities": {g: round(float(v), 5) for g, v in zip(GRADES, self.probabilities)},
+        }
+        if self.n_specks is not None:
+            d["n_specks"] = int(self.n_specks)
+        if self.specks_xy is not None:
+            d["specks_xy"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.specks_xy]
+        return d
+
+
 @dataclass
 class FilmResult:
     file: str
     width: int
     height: int
     verdict: str
-    detections: list[dict]
+    findings: list[Finding]
     seconds: float
     abnormal_score: float = 0.0
     malignant_score: float = 0.0
     note: str = ""
+    contralateral: str | None = None
+    features: dict | None = None
     film: FilmImage | None = field(default=None, repr=False)
+
+    @property
+    def detections(self) -> list[dict]:
+        return [f.to_json() for f in self.findings]
 
     def to_json(self) -> dict:
         return {
@@ -69,6 +135,8 @@ class FilmResult:
             "seconds": round(self.seconds, 4),
             "abnormal_score": round(self.abnormal_score, 5),
             "malignant_score": round(self.malignant_score, 5),
+            "contralateral": self.contralateral,
+            **({"features": {k: round(v, 5) for k, v in self.features.items()}} if self.features else {}),
             **({"note": self.note} if self.note else {}),
         }
 
@@ -100,7 +168,7 @@ class Screener:
         grader: an already loaded grader; else loaded from config.
     """
 
-    def __init__(self, config: ScreenConfig | None = None, detector=None, grader=None):
+    def __init__(self, config: ScreenConfig | None = None, detector=None, grader=None, calc=None, film_model=None):
         self.config = config or ScreenConfig()
         import torch
 
@@ -115,34 +183,91 @@ class Screener:
             from classifier.grade import load_grader
 
             grader = load_grader(self.config.classifier_weights)
+        if calc is None and self.config.calcifications:
+            from detector.calc_train import load_calc_detector
+
+            calc = load_calc_detector(self.config.calc_weights)
+        if film_model is None and self.config.film_model != "none":
+            from screening.film_model import load_film_model
+
+            film_model = load_film_model(self.config.film_model)
         self.detector = detector
         self.grader = grader
+        self.calc = calc if self.config.calcifications else None
+        self.film_model = film_model if self.config.film_model != "none" else None
 
-    def screen_image(self, film: FilmImage, name: str) -> FilmResult:
-        t0 = time.perf_counter()
-        found = self.detector.predict(film.image)
-        keep = found.scores >= self.config.report_min_score
-        xyxy, scores = found.xyxy[keep][: self.config.max_detections], found.scores[keep][: self.config.max_detections]
-        probs = self.grader.grade(film.image, xyxy) if len(scores) else np.zeros((0, 3))
+    def _findings(self, film: FilmImage, kind: str, xyxy: np.ndarray, scores: np.ndarray, probs: np.ndarray,
+                  specks=None) -> list[Finding]:
         orig = film.to_original_xyxy(xyxy)
-        dets = []
-        for box, s, p in zip(orig, scores, probs):
-            dets.append(
-                {
-                    "xyxy": [round(float(v), 2) for v in box],
-                    "score": round(float(s), 5),
-                    "grade": GRADES[int(np.argmax(p))],
-                    "probabilities": {g: round(float(v), 5) for g, v in zip(GRADES, p)},
-                }
-            )
-        verdict = film_verdict(scores, probs, self.config.score_threshold)
-        a, m = film_scores(scores, probs)
-        w, h = film.original_wh
-        return FilmResult(name, w, h, verdict, dets, time.perf_counter() - t0, a, m, film.note, film)
+        out = []
+        for i, (box, s, p) in enumerate(zip(orig, scores, probs)):
+            pts = None
+            if specks is not None:
+                pts = tuple((float(x) / film.scale, float(y) / film.scale) for x, y in specks[i])
+            out.append(Finding(kind, tuple(float(v) for v in box), float(s), tuple(float(v) for v in p),
+                               len(specks[i]) if specks is not None else None, pts))
+        return out
 
-    def screen_file(self, path: str | Path, name: str | None = None) -> FilmResult:
+    def screen_image(self, film: FilmImage, name: str, partner: FilmImage | None = None,
+                     partner_name: str | None = None) -> FilmResult:
+        """Screen one film; ``partner`` is the contralateral film of the same patient and view, if screened too."""
+        t0 = time.perf_counter()
+        cfg = self.config
+        found = self.detector.predict(film.image)
+        keep = found.scores >= cfg.report_min_score
+        xyxy, scores = found.xyxy[keep][: cfg.max_detections], found.scores[keep][: cfg.max_detections]
+        probs = self.grader.grade(film.image, xyxy) if len(scores) else np.zeros((0, 3))
+        findings = self._findings(film, "mass", xyxy, scores, probs)
+        c_scores, c_specks = np.zeros(0), []
+        if self.calc is not None:
+            clusters, _ = self.calc.detect(film.image, breast_mask(film.image))
+            clusters = [c for c in clusters if c.score >= cfg.report_min_score]
+            if clusters:
+                c_xyxy = np.array([c.xyxy for c in clusters], dtype=np.float64)
+                h, w = film.image.shape
+                c_xyxy[:, [0, 2]] = c_xyxy[:, [0, 2]].clip(0, w)
+                c_xyxy[:, [1, 3]] = c_xyxy[:, [1, 3]].clip(0, h)
+                c_scores = np.array([c.score for c in clusters])
+                c_specks = [c.specks_xy for c in clusters]
+                findings += self._findings(film, "calcification", c_xyxy, c_scores, self.grader.grade(film.image, c_xyxy), c_specks)
+        bil = None
+        if partner is not None and cfg.bilateral:
+            from screening.bilateral import compare_breasts
+
+            bil = compare_breasts(film.image, partner.image)
+            if bil.candidate_xyxy is not None:
+                a_xyxy = np.array([bil.candidate_xyxy])
+                a_score = np.array([min(1.0, bil.candidate_score / ASYMMETRY_FULL_SCALE)])
+                if a_score[0] >= cfg.report_min_score:
+                    findings += self._findings(film, "asymmetry", a_xyxy, a_score, self.grader.grade(film.image, a_xyxy))
+        findings.sort(key=lambda f: -f.score)
+        features = None
+        if self.film_model is not None:
+            from screening.film_model import film_features
+
+            features = film_features(scores, probs, c_scores, [len(s) for s in c_specks], bil.features if bil else None)
+            a, m = self.film_model.scores(features)
+            verdict = self.film_model.verdict(a, m)
+        else:
+            verdict = film_verdict(scores, probs, cfg.score_threshold)
+            a, m = film_scores(scores, probs)
+        w, h = film.original_wh
+        contralateral = partner_name if (partner is not None and cfg.bilateral) else None
+        return FilmResult(name, w, h, verdict, findings, time.perf_counter() - t0, a, m, film.note, contralateral, features, film)
+
+    def screen_file(self, path: str | Path, name: str | None = None, partner_path: str | Path | None = None,
+                    partner_name: str | None = None) -> FilmResult:
+        """Read and screen one film; a contralateral film that cannot be read leaves it screened alone."""
+        from converters.errors import InputError
+
         t0 = time.perf_counter()
         film = read_film(path, self.config.rescale_to_model_grid)
-        res = self.screen_image(film, name or Path(path).name)
+        partner = None
+        if partner_path is not None and self.config.bilateral:
+            try:
+                partner = read_film(partner_path, self.config.rescale_to_model_grid)
+            except InputError:
+                partner = None
+        res = self.screen_image(film, name or Path(path).name, partner, partner_name or (Path(partner_path).name if partner_path else None))
         res.seconds = time.perf_counter() - t0
         return res

@@ -1,18 +1,25 @@
 """``report.json`` (a contract other tools read), ``report.csv`` and overlay PNGs.
 
-Schema (boxes in ORIGINAL film pixels, origin top-left; ``file`` relative to the folder
-screened)::
+Schema version 2 (boxes in ORIGINAL film pixels, origin top-left; ``file`` relative to
+the folder screened)::
 
-    {"films": [{"file": "mdb001.pgm", "width": 1024, "height": 1024,
+    {"schema_version": 2,
+     "films": [{"file": "mdb001.pgm", "width": 1024, "height": 1024,
                 "verdict": "normal|benign|malignant",
-                "detections": [{"xyxy": [x1, y1, x2, y2], "score": 0.0-1.0,
+                "abnormal_score": 0.0-1.0, "malignant_score": 0.0-1.0,
+                "contralateral": "mdb002.pgm" | null,
+                "detections": [{"finding": "mass|calcification|asymmetry",
+                                "xyxy": [x1, y1, x2, y2], "score": 0.0-1.0,
                                 "grade": "normal|benign|malignant",
-                                "probabilities": {"normal": p, "benign": p, "malignant": p}}],
+                                "probabilities": {"normal": p, "benign": p, "malignant": p},
+                                "n_specks": n, "specks_xy": [[x, y], ...]}],
                 "seconds": t}],
      "config": {...}, "failures": [{"file": ..., "error": ...}]}
 
-Films may carry extra keys (``abnormal_score``, ``malignant_score``, ``note``); readers
-must ignore keys they do not know.
+``n_specks`` and ``specks_xy`` are present on calcification clusters only. Version 1
+reports (no ``schema_version``, no ``finding``) are still read: every detection of a
+version 1 report is a mass (:func:`finding_of`). Films may carry extra keys (``features``,
+``note``, ``overlay``); readers must ignore keys they do not know.
 """
 
 from __future__ import annotations
@@ -28,6 +35,13 @@ from converters.errors import InputError
 from converters.records import GRADES
 
 GRADE_COLOURS_BGR = {"normal": (80, 200, 80), "benign": (0, 200, 255), "malignant": (40, 40, 255)}
+SCHEMA_VERSION = 2
+FINDINGS = ("mass", "calcification", "asymmetry")
+
+
+def finding_of(detection: dict) -> str:
+    """A detection's finding type; version 1 reports only had masses."""
+    return detection.get("finding", "mass")
 
 
 def _fail(msg: str, where) -> None:
@@ -41,6 +55,9 @@ def validate_report(doc, where="report.json") -> dict:
     for key, tp in (("films", list), ("config", dict), ("failures", list)):
         if not isinstance(doc.get(key), tp):
             _fail(f"'{key}' must be a {tp.__name__}", where)
+    version = doc.get("schema_version", 1)
+    if version not in (1, SCHEMA_VERSION):
+        _fail(f"schema_version must be 1 or {SCHEMA_VERSION}, got {version!r} (a newer mammoscreen wrote it?)", where)
     for i, f in enumerate(doc["films"]):
         at = f"films[{i}]"
         if not isinstance(f, dict):
@@ -68,6 +85,10 @@ def validate_report(doc, where="report.json") -> dict:
                 _fail(f"{dat}.score must be in [0, 1]", where)
             if d.get("grade") not in GRADES:
                 _fail(f"{dat}.grade must be one of {GRADES}", where)
+            if finding_of(d) not in FINDINGS:
+                _fail(f"{dat}.finding must be one of {FINDINGS}", where)
+            if "n_specks" in d and not (isinstance(d["n_specks"], int) and d["n_specks"] >= 0):
+                _fail(f"{dat}.n_specks must be an integer >= 0", where)
             probs = d.get("probabilities")
             if not isinstance(probs, dict) or set(probs) != set(GRADES):
                 _fail(f"{dat}.probabilities must have exactly the keys {GRADES}", where)
@@ -86,7 +107,7 @@ def load_report(path: str | Path) -> dict:
 
 
 def report_document(results, failures, config: dict) -> dict:
-    return {"films": [r.to_json() for r in results], "config": config, "failures": list(failures)}
+    return {"schema_version": SCHEMA_VERSION, "films": [r.to_json() for r in results], "config": config, "failures": list(failures)}
 
 
 def write_report(out: Path, doc: dict) -> None:
@@ -94,11 +115,13 @@ def write_report(out: Path, doc: dict) -> None:
     write_json_atomic(out / "report.json", doc)
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["file", "verdict", "x1", "y1", "x2", "y2", "score", "grade", "p_normal", "p_benign", "p_malignant"])
+    w.writerow(["file", "verdict", "finding", "x1", "y1", "x2", "y2", "score", "grade", "p_normal", "p_benign",
+                "p_malignant", "n_specks"])
     for f in doc["films"]:
         for d in f["detections"]:
             p = d["probabilities"]
-            w.writerow([f["file"], f["verdict"], *d["xyxy"], d["score"], d["grade"], p["normal"], p["benign"], p["malignant"]])
+            w.writerow([f["file"], f["verdict"], finding_of(d), *d["xyxy"], d["score"], d["grade"], p["normal"], p["benign"],
+                        p["malignant"], d.get("n_specks", "")])
     write_text_atomic(out / "report.csv", buf.getvalue())
 
 
@@ -118,8 +141,14 @@ def draw_overlay(image_u8: np.ndarray, film_json: dict, scale: float, score_thre
             continue
         x1, y1, x2, y2 = (int(round(v * scale)) for v in d["xyxy"])
         colour = GRADE_COLOURS_BGR[d["grade"]]
-        cv2.rectangle(img, (x1, y1), (x2, y2), colour, thick)
-        label = f"{d['grade']} {d['score']:.2f}"
+        kind = finding_of(d)
+        if kind == "asymmetry":  # a region, not an outline: dashed look via a thin box
+            cv2.rectangle(img, (x1, y1), (x2, y2), colour, max(1, thick // 2))
+        else:
+            cv2.rectangle(img, (x1, y1), (x2, y2), colour, thick)
+        for sx, sy in d.get("specks_xy", []):
+            cv2.circle(img, (int(round(sx * scale)), int(round(sy * scale))), max(2, thick), colour, 1)
+        label = f"{kind[:4]} {d['grade']} {d['score']:.2f}"
         (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font, 1)
         ty = max(th + 4, y1 - 4)
         cv2.rectangle(img, (x1, ty - th - 4), (x1 + tw + 4, ty + 2), colour, -1)

@@ -78,3 +78,24 @@ def small_mias(root: Path, size: int = 256, fmt: str = "pgm") -> Path:
         size=size,
         fmt=fmt,
     )
+
+
+def tissue_phantom(size: int = 512, seed: int = 0, noise: float = 3.0) -> np.ndarray:
+    """Smooth 'tissue' (slow sinusoids, slightly blurred) plus white noise: no speck, no cluster."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:size, 0:size]
+    phase = rng.uniform(0, 2 * np.pi, size=2)
+    base = 120 + 40 * np.sin(cols / 90.0 + phase[0]) + 30 * np.cos(rows / 70.0 + phase[1])
+    base = cv2.GaussianBlur(base.astype(np.float32), (0, 0), 3) + rng.normal(0, noise, (size, size))
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+def add_specks(image: np.ndarray, centres_xy, amplitude: float = 30.0, sigma_px: float = 1.0) -> np.ndarray:
+    """Gaussian specks of peak ``amplitude`` grey levels at ``centres_xy`` (exact positions)."""
+    rows, cols = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
+    out = image.astype(np.float64)
+    for x, y in centres_xy:
+        out += amplitude * np.exp(-((cols - x) ** 2 + (rows - y) ** 2) / (2 * sigma_px**2))
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)

@@ -10,10 +10,12 @@ from test_screening import BlobDetector, MalignantIfBigGrader
 def stub_models(monkeypatch):
     import screening.pipeline as pipeline
 
-    def fake_init(self, config=None, detector=None, grader=None):
+    def fake_init(self, config=None, detector=None, grader=None, calc=None, film_model=None):
         self.config = config or pipeline.ScreenConfig()
         self.detector = BlobDetector()
         self.grader = MalignantIfBigGrader()
+        self.calc = None  # mass path only: the earlier verdict rule
+        self.film_model = None
 
     monkeypatch.setattr(pipeline.Screener, "__init__", fake_init)
 

@@ -19,7 +19,7 @@ from converters.errors import InputError
 from converters.images import encode_pgm, read_gray8
 from converters.masks import circle_mask
 from converters.mias import load_mias
-from screening.inspect import inspect_film, load_report, match_report, parse_report
+from screening.inspect import SAVED_VIEWS, inspect_film, load_report, match_report, parse_report
 
 SIZE = 1024
 # refnum, tissue, [(class, severity letter, x, mias_y, radius)]
@@ -313,7 +313,7 @@ def test_both_hit_rules_are_recorded_per_label(dataset):
 
 
 def test_saved_views_counts(dataset, inspections):
-    from screening.inspect import SAVED_VIEWS, summarize
+    from screening.inspect import summarize
 
     insp, _ = inspections
     assert sorted(dataset.list_saved_views()) == sorted(SAVED_VIEWS)
@@ -324,6 +324,9 @@ def test_saved_views_counts(dataset, inspections):
     assert alarms.count("predictions.detections") == 1 and alarms.values("film_id") == ["mdb003"]
     mis = dataset.load_saved_view("misgraded")
     assert mis.values("film_id") == ["mdb002"] and mis.count("ground_truth.detections") == 1
+    calc = dataset.load_saved_view("missed-calcifications")
+    assert calc.values("film_id") == ["mdb004"] and calc.count("ground_truth.detections") == 1
+    assert calc.values("ground_truth.detections.lesion_class") == [["CALC"]]
     worst = dataset.load_saved_view("worst-films")
     assert worst.values("film_id")[:2] == ["mdb005", "mdb004"] and "mdb006" not in worst.values("film_id")
     s = summarize(dataset, insp)
@@ -340,7 +343,7 @@ def test_rebuild_replaces_without_duplicates(dataset, inspections, synthetic, tm
     paths = {i.film.film_id: Path(dataset.match({"film_id": i.film.film_id}).first().filepath) for i in insp}
     again = build_dataset(insp, "mammo-test", paths, iou=0.3)
     assert len(again) == 6 and sorted(again.distinct("film_id")) == sorted(i.film.film_id for i in insp)
-    assert again.info["iou"] == 0.3 and len(again.list_saved_views()) == 4
+    assert again.info["iou"] == 0.3 and len(again.list_saved_views()) == len(SAVED_VIEWS)
     assert "misgraded" in again.list_saved_views()
     assert "mammo-test" in fo.list_datasets() and "mammo-test.building" not in fo.list_datasets()
 
@@ -383,3 +386,28 @@ def test_cli_rejects_contradictory_options(synthetic):
     mias, report = synthetic
     result = CliRunner().invoke(app, ["--mias-dir", str(mias), "--report", str(report), "--no-dataset", "--launch"])
     assert isinstance(result.exception, InputError) and "--no-dataset" in str(result.exception)
+
+
+def test_clusters_and_specks_get_their_own_label_fields(synthetic):
+    """A calcification finding goes to ``calc_clusters`` (not ``predictions``), its specks to ``specks``."""
+    from screening.inspect import to_sample
+
+    mias, _ = synthetic
+    doc = synthetic_report()
+    doc["schema_version"] = 2
+    film = doc["films"][3]  # mdb004: the second CALC (700, row 724) is hit by a cluster
+    film["detections"] = [{**_det([690, 714, 711, 735], 0.6, "malignant"), "finding": "calcification", "n_specks": 3,
+                           "specks_xy": [[695.0, 720.0], [700.0, 724.0], [706.0, 729.0]]},
+                          {**_det([100, 100, 160, 160], 0.3, "benign"), "finding": "asymmetry"}]
+    report = parse_report(doc)
+    labelled = {f.film_id: f for f in load_mias(mias).films}
+    insp = inspect_film(labelled["mdb004"], report.films[3])
+    assert insp.lesion_hit == [False, True]
+    sample = to_sample(insp, "/tmp/mdb004.png")
+    assert len(sample.predictions.detections) == 0
+    (cluster,) = sample.calc_clusters.detections
+    assert cluster.label == "calcification" and cluster.n_specks == 3 and "tp_center" in cluster.tags
+    (asym,) = sample.asymmetries.detections
+    assert "fp_center" in asym.tags
+    (kp,) = sample.specks.keypoints
+    assert len(kp.points) == 3 and kp.points[1] == pytest.approx((700 / SIZE, 724 / SIZE))

@@ -35,6 +35,8 @@ class MalignantIfBigGrader:
 
 
 def stub_screener(**kw):
+    """Mass path only (the earlier verdict rule): a stub detector and grader, no cluster model, no film model."""
+    kw = {"calcifications": False, "film_model": "none", **kw}
     return Screener(ScreenConfig(**kw), detector=BlobDetector(), grader=MalignantIfBigGrader())
 
 
@@ -78,7 +80,7 @@ def test_phantom_screened_end_to_end(tmp_path):
     assert abs((x1 + x2) / 2 - 80.5) <= 1 and abs((y1 + y2) / 2 - 120.5) <= 1
     assert det["grade"] == "malignant" and film["verdict"] == "malignant"
     assert (tmp_path / "out" / "overlays" / "a.png").is_file()
-    assert "a.pgm,malignant" in (tmp_path / "out" / "report.csv").read_text()
+    assert "a.pgm,malignant,mass" in (tmp_path / "out" / "report.csv").read_text()
 
 
 def test_verdict_rule():

@@ -1,0 +1,175 @@
+"""One film-level model: mass detections + calcification clusters + the other breast -> scores.
+
+Features of a film (:data:`FILM_FEATURES`):
+
+* ``mass_score``, ``mass_abnormal``, ``mass_malignant``: the best mass detection's score,
+  and the best ``score x P(benign or malignant)`` / ``score x P(malignant)`` of the grader;
+* ``calc_score``: the best calcification cluster's score; ``calc_count``: log(1 + the
+  number of clusters scoring at least 0.5); ``calc_specks``: log(1 + specks of the best);
+* the bilateral features of :mod:`screening.bilateral` and ``paired`` (1 when the
+  contralateral film was screened with it, else the bilateral features are 0).
+
+Two standardised logistic models (normal vs abnormal, malignant vs the rest) are fitted
+on TRAINING patients; their out-of-fold predictions (patient folds) are calibrated by a
+Platt fit, which is what the reliability diagram, the Brier score and the expected
+calibration error show. The verdict thresholds are chosen on VALIDATION patients.
+The model is a JSON file of a few dozen numbers (nothing is unpickled).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from converters.atomic import write_json_atomic
+from converters.errors import InputError
+from detector.calc_clusters import LogisticScorer
+from screening.bilateral import BILATERAL_FEATURES
+
+FILM_FEATURES = ("mass_score", "mass_abnormal", "mass_malignant", "calc_score", "calc_count", "calc_specks",
+                 *BILATERAL_FEATURES, "paired")
+FORMAT = "mammoscreen-film-model"
+
+
+def film_features(mass_scores, mass_probs, cluster_scores, cluster_specks, bilateral: dict | None) -> dict[str, float]:
+    """The feature dict of one film (see the module docstring)."""
+    mass_scores = np.asarray(mass_scores, dtype=np.float64).reshape(-1)
+    mass_probs = np.asarray(mass_probs, dtype=np.float64).reshape(-1, 3)
+    cluster_scores = np.asarray(cluster_scores, dtype=np.float64).reshape(-1)
+    f = {
+        "mass_score": float(mass_scores.max()) if mass_scores.size else 0.0,
+        "mass_abnormal": float((mass_scores * (mass_probs[:, 1] + mass_probs[:, 2])).max()) if mass_scores.size else 0.0,
+        "mass_malignant": float((mass_scores * mass_probs[:, 2]).max()) if mass_scores.size else 0.0,
+        "calc_score": float(cluster_scores.max()) if cluster_scores.size else 0.0,
+        "calc_count": float(np.log1p(np.count_nonzero(cluster_scores >= 0.5))),
+        "calc_specks": float(np.log1p(cluster_specks[int(np.argmax(cluster_scores))])) if cluster_scores.size else 0.0,
+    }
+    for k in BILATERAL_FEATURES:
+        f[k] = float(bilateral[k]) if bilateral else 0.0
+    f["paired"] = 1.0 if bilateral else 0.0
+    return f
+
+
+def features_matrix(rows: list[dict]) -> np.ndarray:
+    return np.array([[r[k] for k in FILM_FEATURES] for r in rows], dtype=np.float64).reshape(-1, len(FILM_FEATURES))
+
+
+@dataclass
+class Platt:
+    """``sigmoid(a * logit(p) + b)``."""
+
+    a: float = 1.0
+    b: float = 0.0
+
+    def apply(self, p) -> np.ndarray:
+        p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+        return 1.0 / (1.0 + np.exp(-(self.a * np.log(p / (1 - p)) + self.b)))
+
+    @classmethod
+    def fit(cls, p, y) -> "Platt":
+        from sklearn.linear_model import LogisticRegression
+
+        p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+        y = np.asarray(y, dtype=int)
+        if y.min() == y.max():
+            return cls()
+        m = LogisticRegression(C=1e6, max_iter=1000).fit(np.log(p / (1 - p)).reshape(-1, 1), y)
+        return cls(float(m.coef_[0, 0]), float(m.intercept_[0]))
+
+
+@dataclass
+class FilmModel:
+    """Calibrated film-level scores and the verdict rule."""
+
+    abnormal: LogisticScorer
+    malignant: LogisticScorer
+    abnormal_platt: Platt
+    malignant_platt: Platt
+    abnormal_threshold: float
+    malignant_threshold: float
+
+    def scores(self, features: dict[str, float]) -> tuple[float, float]:
+        x = features_matrix([features])
+        a = float(self.abnormal_platt.apply(self.abnormal.predict(x))[0])
+        m = float(self.malignant_platt.apply(self.malignant.predict(x))[0])
+        return a, min(m, a)
+
+    def verdict(self, abnormal_score: float, malignant_score: float) -> str:
+        if abnormal_score < self.abnormal_threshold:
+            return "normal"
+        return "malignant" if malignant_score >= self.malignant_threshold else "benign"
+
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, "version": 1, "features": list(FILM_FEATURES),
+                "abnormal": self.abnormal.to_dict(), "malignant": self.malignant.to_dict(),
+                "abnormal_platt": [self.abnormal_platt.a, self.abnormal_platt.b],
+                "malignant_platt": [self.malignant_platt.a, self.malignant_platt.b],
+                "abnormal_threshold": self.abnormal_threshold, "malignant_threshold": self.malignant_threshold}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FilmModel":
+        if tuple(d["features"]) != FILM_FEATURES:
+            raise ValueError(f"features {d['features']} differ from this version's {list(FILM_FEATURES)}")
+        return cls(LogisticScorer.from_dict(d["abnormal"]), LogisticScorer.from_dict(d["malignant"]),
+                   Platt(*d["abnormal_platt"]), Platt(*d["malignant_platt"]),
+                   float(d["abnormal_threshold"]), float(d["malignant_threshold"]))
+
+
+def shipped_film_model_path() -> Path:
+    return Path(__file__).parent / "weights" / "film-model.json"
+
+
+def save_film_model(path: str | Path, model: FilmModel, meta: dict) -> Path:
+    write_json_atomic(Path(path), {**model.to_dict(), **meta})
+    return Path(path)
+
+
+def load_film_model(path: str | Path | None = None) -> FilmModel:
+    path = Path(path) if path else shipped_film_model_path()
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError("film model not found (expected a JSON file written by `mammo verdict fit`)", path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"film model is not valid JSON ({err})", path) from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise InputError(f"not a film model (expected format '{FORMAT}')", path)
+    try:
+        return FilmModel.from_dict(doc)
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError(f"film model is malformed ({err})", path) from None
+
+
+def oof_predictions(x, y, patients, folds: int, seed: int, c: float) -> np.ndarray:
+    """Out-of-fold probabilities of a logistic model, folds by patient."""
+    from detector.calc_train import patient_folds
+
+    fold = patient_folds(patients, folds, seed)
+    f = np.array([fold[str(p)] for p in patients])
+    out = np.zeros(len(y))
+    for k in range(folds):
+        tr, te = f != k, f == k
+        if not te.any():
+            continue
+        ytr = y[tr]
+        if ytr.min() == ytr.max():
+            out[te] = ytr.mean()
+            continue
+        out[te] = LogisticScorer.fit(x[tr], ytr, FILM_FEATURES, c=c).predict(x[te])
+    return out
+
+
+def calibration_figures(p, y, n_bins: int = 10) -> dict:
+    """Brier score, expected calibration error (equal-width bins) and the reliability curve."""
+    p, y = np.asarray(p, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    curve, ece = [], 0.0
+    for b in range(n_bins):
+        m = bins == b
+        if m.any():
+            curve.append({"bin": b, "mean_predicted": float(p[m].mean()), "fraction_positive": float(y[m].mean()), "n": int(m.sum())})
+            ece += m.mean() * abs(p[m].mean() - y[m].mean())
+    return {"brier": float(np.mean((p - y) ** 2)), "ece": float(ece), "n": int(len(p)), "curve": curve}

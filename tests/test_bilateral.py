@@ -1,0 +1,88 @@
+"""The other breast: pairing rules and the asymmetry candidate on mirrored phantoms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from screening.bilateral import Bilateral, FilmKey, compare_breasts, film_key, pair_films
+
+
+def breast_phantom(size=512, seed=0, left=True):
+    """A half-ellipse breast with smooth texture, chest wall on the left (or mirrored)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:size, 0:size]
+    inside = ((cols / (0.7 * size)) ** 2 + ((rows - size / 2) / (0.46 * size)) ** 2) <= 1
+    tex = cv2.GaussianBlur(rng.normal(0, 1, (size, size)).astype(np.float32), (0, 0), 6) * 60
+    img = np.where(inside, 110 + tex, 0)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    return img if left else img[:, ::-1].copy()
+
+
+def add_blob(img, cx, cy, amplitude=45.0, sigma=18.0):
+    rows, cols = np.mgrid[0 : img.shape[0], 0 : img.shape[1]]
+    out = img.astype(np.float64) + amplitude * np.exp(-((cols - cx) ** 2 + (rows - cy) ** 2) / (2 * sigma**2)) * (img > 0)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("cx,cy", [(150, 250), (250, 180), (120, 340)])
+def test_mirrored_pair_with_one_blob_gives_the_asymmetry_at_the_right_place(cx, cy):
+    right = breast_phantom(512, 1, left=True)
+    left = right[:, ::-1].copy()  # the other breast: the same tissue, mirrored
+    right_blob = add_blob(right, cx, cy)
+    res = compare_breasts(right_blob, left)
+    x1, y1, x2, y2 = res.candidate_xyxy
+    assert x1 <= cx < x2 and y1 <= cy < y2, (res.candidate_xyxy, (cx, cy))
+    # and the film without the blob has a far weaker peak than the one with it
+    assert compare_breasts(left, right_blob).features["asym_peak"] < 0.5 * res.features["asym_peak"]
+    assert compare_breasts(right, left).features["asym_peak"] < 0.3 * res.features["asym_peak"]
+
+
+def test_blob_on_a_film_whose_chest_wall_is_on_the_right_maps_back():
+    left_film = breast_phantom(512, 2, left=False)  # chest wall on the right
+    right_film = left_film[:, ::-1].copy()
+    cx, cy = 512 - 160, 260
+    res = compare_breasts(add_blob(left_film, cx, cy), right_film)
+    x1, y1, x2, y2 = res.candidate_xyxy
+    assert x1 <= cx < x2 and y1 <= cy < y2
+
+
+def test_empty_films_are_unpaired():
+    blank = np.zeros((256, 256), np.uint8)
+    assert compare_breasts(blank, breast_phantom(256)) == Bilateral.unpaired()
+
+
+def test_keys_from_names_and_dicom_tags():
+    assert film_key("mdb001.pgm") == FilmKey("mias-001", "RIGHT", "MLO")
+    assert film_key("sub/mdb002.png") == FilmKey("mias-001", "LEFT", "MLO")
+    assert film_key("Mass-Training_P_00001_LEFT_CC.jpg") == FilmKey("P_00001", "LEFT", "CC")
+    assert film_key("x.dcm", {"PatientID": "A", "Laterality": "R", "ViewPosition": "mlo"}) == FilmKey("A", "RIGHT", "MLO")
+    assert film_key("scan.png") is None
+
+
+def test_pairs_mias_and_cbis_and_refuses_ambiguity():
+    names = ["mdb001.pgm", "mdb002.pgm", "mdb003.pgm", "P_00001_LEFT_CC.jpg", "P_00001_RIGHT_CC.jpg",
+             "P_00001_RIGHT_MLO.jpg", "P_00002_LEFT_MLO.jpg", "P_00002_LEFT_MLO_copy.jpg", "P_00002_RIGHT_MLO.jpg"]
+    p = pair_films(names)
+    assert p[0] == 1 and p[1] == 0 and 2 not in p  # mdb003's partner mdb004 is not in the batch
+    assert p[3] == 4 and p[4] == 3 and 5 not in p  # no LEFT MLO for P_00001
+    assert not {6, 7, 8} & set(p)  # two LEFT MLO films of P_00002: ambiguous, screened alone
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(
+    st.integers(1, 40).map(lambda n: f"mdb{n:03d}.pgm"),
+    st.tuples(st.integers(1, 6), st.sampled_from(["LEFT", "RIGHT"]), st.sampled_from(["CC", "MLO"]))
+      .map(lambda t: f"Calc-Test_P_{t[0]:05d}_{t[1]}_{t[2]}.png"),
+    st.text(alphabet="abcxyz_0123456789", min_size=1, max_size=12).map(lambda s: s + ".png"),
+), max_size=40))
+def test_pairing_never_pairs_films_of_two_patients(names):
+    partners = pair_films(names)
+    for i, j in partners.items():
+        a, b = film_key(names[i]), film_key(names[j])
+        assert a.patient == b.patient and a.view == b.view and a.side != b.side
+        assert partners[j] == i
