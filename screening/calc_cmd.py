@@ -49,6 +49,8 @@ def verdict_fit_command(
     detector: Annotated[Path | None, typer.Option(help="Detector weights (default: the shipped ones).")] = None,
     classifier: Annotated[Path | None, typer.Option(help="Grader weights (default: the shipped ones).")] = None,
     c: Annotated[float, typer.Option(help="Inverse L2 strength of the logistic film model.")] = 0.1,
+    target_specificity: Annotated[float, typer.Option(help="Specificity of the verdict on the normal films of validation "
+                                                      "(and, out of fold, training) patients.")] = 0.85,
     seed: Annotated[int, typer.Option(help="Seed of the patient folds and the bootstrap.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
@@ -62,15 +64,18 @@ def verdict_fit_command(
 
     if not c > 0:
         raise InputError(f"--c must be > 0, got {c}")
-    f = fit_verdict(mias_dir, splits, calc_run, out, c=c, seed=seed, detector_weights=detector,
+    if not 0 < target_specificity <= 1:
+        raise InputError(f"--target-specificity must be in (0, 1], got {target_specificity}")
+    f = fit_verdict(mias_dir, splits, calc_run, out, c=c, seed=seed, target_specificity=target_specificity, detector_weights=detector,
                     classifier_weights=classifier, progress=not quiet)
     cal = f["calibration"]
     typer.echo(f"film ROC AUC, normal vs abnormal: training patients out of fold {_fmt(f['train_out_of_fold_auc'])}; "
                f"validation patients {_fmt(f['val_auc'])}")
     for split, cc in cal.items():
         typer.echo(f"calibration ({split}): Brier {cc['brier']:.3f}, ECE {cc['ece']:.3f}, n={cc['n']}")
-    typer.echo(f"thresholds (validation patients, Youden): abnormal {f['abnormal_threshold']:.4f}, "
-               f"malignant {f['malignant_threshold']:.4f}")
+    sets = ", ".join(f"{k} {v:.3f}" for k, v in f["feature_sets_out_of_fold_auc"].items())
+    typer.echo(f"feature set: {f['feature_set']} (out-of-fold AUC on training patients by set: {sets})")
+    typer.echo(f"thresholds: abnormal {f['abnormal_threshold']:.5f}, malignant {f['malignant_threshold']:.5f} ({f['threshold_rule']})")
     typer.echo(f"model: {out / 'film-model.json'}  reliability diagram: {out / 'reliability.png'}")
 
 

@@ -10,7 +10,8 @@ Features of a film (:data:`FILM_FEATURES`):
   contralateral film was screened with it, else the bilateral features are 0).
 
 Two standardised logistic models (normal vs abnormal, malignant vs the rest) are fitted
-on TRAINING patients; their out-of-fold predictions (patient folds) are calibrated by a
+on TRAINING patients, on the feature set of :data:`FEATURE_SETS` with the best
+out-of-fold AUC on those patients; their out-of-fold predictions (patient folds) are calibrated by a
 Platt fit, which is what the reliability diagram, the Brier score and the expected
 calibration error show. The verdict thresholds are chosen on VALIDATION patients.
 The model is a JSON file of a few dozen numbers (nothing is unpickled).
@@ -32,6 +33,13 @@ from screening.bilateral import BILATERAL_FEATURES
 FILM_FEATURES = ("mass_score", "mass_abnormal", "mass_malignant", "calc_score", "calc_count", "calc_specks",
                  *BILATERAL_FEATURES, "paired")
 FORMAT = "mammoscreen-film-model"
+# Candidate feature sets; `mammo verdict fit` keeps the one with the best out-of-fold AUC on
+# training patients (mean over three fold seeds).
+FEATURE_SETS = {
+    "all": FILM_FEATURES,
+    "masses-and-calcifications": FILM_FEATURES[:6],
+    "best-of-each": ("mass_abnormal", "calc_score"),
+}
 
 
 def film_features(mass_scores, mass_probs, cluster_scores, cluster_specks, bilateral: dict | None) -> dict[str, float]:
@@ -53,8 +61,8 @@ def film_features(mass_scores, mass_probs, cluster_scores, cluster_specks, bilat
     return f
 
 
-def features_matrix(rows: list[dict]) -> np.ndarray:
-    return np.array([[r[k] for k in FILM_FEATURES] for r in rows], dtype=np.float64).reshape(-1, len(FILM_FEATURES))
+def features_matrix(rows: list[dict], names=FILM_FEATURES) -> np.ndarray:
+    return np.array([[r[k] for k in names] for r in rows], dtype=np.float64).reshape(-1, len(names))
 
 
 @dataclass
@@ -92,10 +100,10 @@ class FilmModel:
     malignant_threshold: float
 
     def scores(self, features: dict[str, float]) -> tuple[float, float]:
-        x = features_matrix([features])
-        a = float(self.abnormal_platt.apply(self.abnormal.predict(x))[0])
-        m = float(self.malignant_platt.apply(self.malignant.predict(x))[0])
-        return a, min(m, a)
+        a = float(self.abnormal_platt.apply(self.abnormal.predict(features_matrix([features], self.abnormal.feature_names)))[0])
+        m = float(self.malignant_platt.apply(self.malignant.predict(features_matrix([features], self.malignant.feature_names)))[0])
+        # On the report's 5-decimal grid, so thresholds compare with exactly what report.json says.
+        return round(a, 5), round(min(m, a), 5)
 
     def verdict(self, abnormal_score: float, malignant_score: float) -> str:
         if abnormal_score < self.abnormal_threshold:
@@ -103,7 +111,7 @@ class FilmModel:
         return "malignant" if malignant_score >= self.malignant_threshold else "benign"
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "version": 1, "features": list(FILM_FEATURES),
+        return {"format": FORMAT, "version": 1, "features": list(self.abnormal.feature_names),
                 "abnormal": self.abnormal.to_dict(), "malignant": self.malignant.to_dict(),
                 "abnormal_platt": [self.abnormal_platt.a, self.abnormal_platt.b],
                 "malignant_platt": [self.malignant_platt.a, self.malignant_platt.b],
@@ -111,8 +119,12 @@ class FilmModel:
 
     @classmethod
     def from_dict(cls, d: dict) -> "FilmModel":
-        if tuple(d["features"]) != FILM_FEATURES:
-            raise ValueError(f"features {d['features']} differ from this version's {list(FILM_FEATURES)}")
+        unknown = set(d["features"]) - set(FILM_FEATURES)
+        if unknown:
+            raise ValueError(f"unknown features {sorted(unknown)}; this version computes {list(FILM_FEATURES)}")
+        for part in ("abnormal", "malignant"):
+            if list(d[part]["feature_names"]) != list(d["features"]):
+                raise ValueError(f"the {part} model's features differ from the file's 'features'")
         return cls(LogisticScorer.from_dict(d["abnormal"]), LogisticScorer.from_dict(d["malignant"]),
                    Platt(*d["abnormal_platt"]), Platt(*d["malignant_platt"]),
                    float(d["abnormal_threshold"]), float(d["malignant_threshold"]))
@@ -143,7 +155,7 @@ def load_film_model(path: str | Path | None = None) -> FilmModel:
         raise InputError(f"film model is malformed ({err})", path) from None
 
 
-def oof_predictions(x, y, patients, folds: int, seed: int, c: float) -> np.ndarray:
+def oof_predictions(x, y, patients, folds: int, seed: int, c: float, names=FILM_FEATURES) -> np.ndarray:
     """Out-of-fold probabilities of a logistic model, folds by patient."""
     from detector.calc_train import patient_folds
 
@@ -158,7 +170,7 @@ def oof_predictions(x, y, patients, folds: int, seed: int, c: float) -> np.ndarr
         if ytr.min() == ytr.max():
             out[te] = ytr.mean()
             continue
-        out[te] = LogisticScorer.fit(x[tr], ytr, FILM_FEATURES, c=c).predict(x[te])
+        out[te] = LogisticScorer.fit(x[tr], ytr, names, c=c).predict(x[te])
     return out
 
 

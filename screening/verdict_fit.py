@@ -128,12 +128,26 @@ def film_feature_rows(films, mias_dir, screener, calc, oof: dict | None, progres
     return rows
 
 
+def specificity_threshold(normal_scores, target_specificity: float) -> float:
+    """The lowest threshold that keeps at least ``target_specificity`` of these normal films below it."""
+    s = np.sort(np.asarray(normal_scores, dtype=np.float64))
+    if s.size == 0:
+        return float("nan")
+    k = int(np.ceil(target_specificity * s.size))  # films allowed below the threshold
+    # Scores are on the report's 5-decimal grid (FilmModel.scores rounds), so one step up
+    # is the smallest threshold above a film.
+    if k >= s.size:
+        return round(float(s[-1]) + 1e-5, 5)
+    return round(float(s[k - 1]) + 1e-5, 5) if k > 0 else float(s[0])
+
+
 def fit_verdict(mias_dir, splits, calc_run: Path, out: Path, c: float = 0.1, folds: int = 5, seed: int = 0,
+                target_specificity: float = 0.85,
                 detector_weights=None, classifier_weights=None, n_resamples: int = 1000, progress: bool = True) -> dict:
     from detector.calc_train import load_calc_detector
     from detector.calc_clusters import LogisticScorer
     from screening.evaluate import roc_auc, youden_threshold
-    from screening.film_model import FILM_FEATURES, FilmModel, Platt, calibration_figures, features_matrix, oof_predictions, save_film_model
+    from screening.film_model import FEATURE_SETS, FilmModel, Platt, calibration_figures, features_matrix, oof_predictions, save_film_model
     from screening.pipeline import Screener, ScreenConfig
 
     t0 = time.perf_counter()
@@ -154,28 +168,38 @@ def fit_verdict(mias_dir, splits, calc_run: Path, out: Path, c: float = 0.1, fol
         part = [f for f in films if film_split[f.film_id] == split]
         rows += film_feature_rows(part, mias_dir, screener, calc, oof if split == "train" else None, progress)
         kept += part
-    x = features_matrix(rows)
     y_abn = np.array([f.is_abnormal for f in kept], dtype=int)
     y_mal = np.array([f.verdict == "malignant" for f in kept], dtype=int)
     pids = np.array([f.patient_id for f in kept])
     tr = np.array([film_split[f.film_id] == "train" for f in kept])
     va = ~tr
-    oof_abn = oof_predictions(x[tr], y_abn[tr], pids[tr], folds, seed, c)
-    oof_mal = oof_predictions(x[tr], y_mal[tr], pids[tr], folds, seed, c)
+    # The feature set: best out-of-fold AUC on training patients (three fold seeds).
+    set_auc = {}
+    for set_name, names in FEATURE_SETS.items():
+        xs = features_matrix(rows, names)[tr]
+        set_auc[set_name] = float(np.mean([roc_auc(y_abn[tr], oof_predictions(xs, y_abn[tr], pids[tr], folds, seed + k, c, names))
+                                           for k in range(3)]))
+    chosen = max(set_auc, key=lambda k: (set_auc[k], -len(FEATURE_SETS[k])))
+    names = FEATURE_SETS[chosen]
+    x = features_matrix(rows, names)
+    oof_abn = oof_predictions(x[tr], y_abn[tr], pids[tr], folds, seed, c, names)
+    oof_mal = oof_predictions(x[tr], y_mal[tr], pids[tr], folds, seed, c, names)
     platt_abn, platt_mal = Platt.fit(oof_abn, y_abn[tr]), Platt.fit(oof_mal, y_mal[tr])
-    abn = LogisticScorer.fit(x[tr], y_abn[tr], FILM_FEATURES, c=c)
-    mal = LogisticScorer.fit(x[tr], y_mal[tr], FILM_FEATURES, c=c)
-    val_abn = platt_abn.apply(abn.predict(x[va]))
-    val_mal = np.minimum(platt_mal.apply(mal.predict(x[va])), val_abn)
-    thr_abn = youden_threshold(y_abn[va], val_abn)
+    abn = LogisticScorer.fit(x[tr], y_abn[tr], names, c=c)
+    mal = LogisticScorer.fit(x[tr], y_mal[tr], names, c=c)
+    val_abn = np.round(platt_abn.apply(abn.predict(x[va])), 5)
+    val_mal = np.minimum(np.round(platt_mal.apply(mal.predict(x[va])), 5), val_abn)
+    # Verdict threshold: the operating point is a specificity (target_specificity on normal
+    # films), read off the normal films of validation patients pooled with the out-of-fold
+    # scores of training patients (14 validation normals alone give a step of 0.07).
+    pooled_normal = np.concatenate([val_abn[y_abn[va] == 0], np.round(platt_abn.apply(oof_abn), 5)[y_abn[tr] == 0]])
+    thr_abn = specificity_threshold(pooled_normal, target_specificity)
     ab_va = y_abn[va] == 1
     thr_mal = youden_threshold(y_mal[va][ab_va], val_mal[ab_va]) if ab_va.any() else float("nan")
     if not np.isfinite(thr_abn):
-        raise InputError("validation patients need normal and abnormal films to choose the verdict threshold", splits)
+        raise InputError("training and validation patients need normal films to choose the verdict threshold", splits)
     if not np.isfinite(thr_mal):
         thr_mal = 0.5
-    # Floored to the report's 5 decimals, so a film exactly at the threshold stays flagged after rounding.
-    thr_abn, thr_mal = (float(np.floor(t * 1e5) / 1e5) for t in (thr_abn, thr_mal))
     model = FilmModel(abn, mal, platt_abn, platt_mal, thr_abn, thr_mal)
     cal_train = calibration_figures(platt_abn.apply(oof_abn), y_abn[tr])
     cal_val = calibration_figures(val_abn, y_abn[va])
@@ -185,7 +209,10 @@ def fit_verdict(mias_dir, splits, calc_run: Path, out: Path, c: float = 0.1, fol
         "val_auc": bootstrap_over_patients(pv, lambda i: roc_auc(y_abn[va][i], val_abn[i]), n_resamples, seed).as_dict(),
         "calibration": {"train_out_of_fold": cal_train, "val": cal_val},
         "abnormal_threshold": float(thr_abn), "malignant_threshold": float(thr_mal),
-        "coefficients_abnormal": dict(zip(FILM_FEATURES, np.round(abn.coef, 4).tolist())),
+        "threshold_rule": f"abnormal: specificity {target_specificity} on the normal films of validation patients and "
+                          "of training patients (out of fold); malignant: Youden J on validation patients' abnormal films",
+        "feature_sets_out_of_fold_auc": set_auc, "feature_set": chosen,
+        "coefficients_abnormal": dict(zip(names, np.round(abn.coef, 4).tolist())),
         "films": {"train": int(tr.sum()), "val": int(va.sum())},
     }
     out.mkdir(parents=True, exist_ok=True)

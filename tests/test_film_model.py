@@ -77,12 +77,32 @@ def test_film_model_round_trip_and_verdict(tmp_path):
     assert mal <= a
     assert back.verdict(0.1, 0.9) == "normal" and back.verdict(0.5, 0.2) == "benign" and back.verdict(0.5, 0.35) == "malignant"
     doc = json.loads(path.read_text())
-    doc["features"] = doc["features"][:-1]
+    doc["features"][0] = "tumour_size"
     (tmp_path / "bad.json").write_text(json.dumps(doc))
     with pytest.raises(InputError, match="bad.json"):
         load_film_model(tmp_path / "bad.json")
 
 
+def test_a_feature_subset_model_scores_from_its_own_features():
+    names = ("mass_abnormal", "calc_score")
+    s = LogisticScorer(names, np.zeros(2), np.ones(2), np.array([1.0, 3.0]), -2.0)
+    m = FilmModel(s, s, Platt(), Platt(), 0.5, 0.5)
+    lo = film_features([], np.zeros((0, 3)), [0.1], [3], None)
+    hi = film_features([], np.zeros((0, 3)), [0.9], [3], None)
+    assert m.scores(hi)[0] > m.scores(lo)[0]
+    assert FilmModel.from_dict(m.to_dict()).scores(hi) == pytest.approx(m.scores(hi))
+
+
 def test_shipped_film_model_loads():
     m = load_film_model()
     assert 0 < m.abnormal_threshold < 1 and 0 < m.malignant_threshold < 1
+
+
+@pytest.mark.parametrize("target", [0.5, 0.85, 0.9, 1.0])
+def test_specificity_threshold_keeps_the_target_share_of_normal_films_below(target):
+    from screening.verdict_fit import specificity_threshold
+
+    s = np.round(np.random.default_rng(3).random(37), 5)
+    t = specificity_threshold(s, target)
+    assert (s < t).mean() >= target
+    assert (s < round(t - 1e-5, 5)).mean() < target or t <= s.min()  # and it is the lowest such threshold
