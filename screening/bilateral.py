@@ -4,8 +4,8 @@ Pairing (never across patients): a film's key is ``(patient, side, view)``.
 
 * mini-MIAS: ``mdb(2k-1)`` is the right and ``mdb(2k)`` the left breast of patient ``k``
   (one mediolateral oblique view each);
-* CBIS-DDSM / DDSM names such as ``Mass-Training_P_00001_LEFT_CC``: patient ``P_00001``,
-  side ``LEFT``, view ``CC``;
+* CBIS-DDSM / DDSM names such as ``Mass-Training_P_00001_LEFT_CC`` or ``00001_LEFT_CC``:
+  patient ``P_00001``, side ``LEFT``, view ``CC``;
 * DICOM: ``PatientID``, ``ImageLaterality`` (or ``Laterality``) and ``ViewPosition``.
 
 Two films pair when patient and view are equal and sides are opposite, and each has
@@ -32,7 +32,7 @@ import numpy as np
 from converters.preprocess import breast_mask, chest_wall_on_right
 
 BILATERAL_FEATURES = ("asym_peak", "asym_p95", "asym_mean", "texture_peak", "area_ratio")
-_CBIS = re.compile(r"(P_\d{5}).*?_(LEFT|RIGHT)_(CC|MLO)", re.IGNORECASE)
+_CBIS = re.compile(r"(?:P_)?(?<![0-9])(\d{5})_(?:.*_)?(LEFT|RIGHT)_(CC|MLO)", re.IGNORECASE)
 _MIAS = re.compile(r"^mdb(\d{3})$", re.IGNORECASE)
 
 
@@ -57,8 +57,28 @@ def film_key(name: str, dicom_tags: dict | None = None) -> FilmKey | None:
         return FilmKey(f"mias-{(n + 1) // 2:03d}", "RIGHT" if n % 2 else "LEFT", "MLO")
     m = _CBIS.search(Path(name).as_posix())
     if m:
-        return FilmKey(m.group(1).upper(), m.group(2).upper(), m.group(3).upper())
+        return FilmKey(f"P_{m.group(1)}", m.group(2).upper(), m.group(3).upper())
     return None
+
+
+def key_of_file(path, name: str) -> FilmKey | None:
+    """:func:`film_key` of a file: DICOM header tags when it is DICOM (suffix or ``DICM`` preamble), else its name."""
+    tags = None
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return film_key(name)
+    if head[128:132] == b"DICM" or str(path).lower().endswith((".dcm", ".dicom")):
+        try:
+            import pydicom
+
+            ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+            tags = {"PatientID": ds.get("PatientID"), "ViewPosition": ds.get("ViewPosition"),
+                    "Laterality": ds.get("ImageLaterality") or ds.get("Laterality")}
+        except Exception:  # an unreadable header: the reader reports the film itself
+            tags = None
+    return film_key(name, tags)
 
 
 def pair_films(names: list[str], keys: list[FilmKey | None] | None = None) -> dict[int, int]:

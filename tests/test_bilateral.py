@@ -60,6 +60,7 @@ def test_keys_from_names_and_dicom_tags():
     assert film_key("mdb001.pgm") == FilmKey("mias-001", "RIGHT", "MLO")
     assert film_key("sub/mdb002.png") == FilmKey("mias-001", "LEFT", "MLO")
     assert film_key("Mass-Training_P_00001_LEFT_CC.jpg") == FilmKey("P_00001", "LEFT", "CC")
+    assert film_key("00001_RIGHT_MLO.jpg") == FilmKey("P_00001", "RIGHT", "MLO")
     assert film_key("x.dcm", {"PatientID": "A", "Laterality": "R", "ViewPosition": "mlo"}) == FilmKey("A", "RIGHT", "MLO")
     assert film_key("scan.png") is None
 
@@ -86,3 +87,21 @@ def test_pairing_never_pairs_films_of_two_patients(names):
         a, b = film_key(names[i]), film_key(names[j])
         assert a.patient == b.patient and a.view == b.view and a.side != b.side
         assert partners[j] == i
+
+
+def test_dicom_films_pair_by_their_header_tags(tmp_path):
+    from test_screening import write_dicom
+    from screening.bilateral import key_of_file
+
+    paths = []
+    for name, pid, side in (("a.dcm", "P1", "L"), ("b", "P1", "R"), ("c.dcm", "P2", "R")):
+        write_dicom(tmp_path / name, np.zeros((16, 16), np.uint16))
+        import pydicom
+
+        ds = pydicom.dcmread(tmp_path / name)
+        ds.PatientID, ds.ImageLaterality, ds.ViewPosition = pid, side, "CC"
+        ds.save_as(tmp_path / name)
+        paths.append(tmp_path / name)
+    keys = [key_of_file(p, p.name) for p in paths]
+    assert keys[0] == FilmKey("P1", "LEFT", "CC") and keys[1] == FilmKey("P1", "RIGHT", "CC")  # "b": no extension
+    assert pair_films([p.name for p in paths], keys) == {0: 1, 1: 0}
