@@ -129,30 +129,39 @@ def overlay_name(file: str) -> str:
     return file.replace("/", "__").rsplit(".", 1)[0] + ".png"
 
 
+FINDING_COLOURS_BGR = {"calcification": (255, 0, 255), "asymmetry": (255, 200, 0)}
+# A finding is drawn when its score reaches its type's threshold (masses: the config's score_threshold).
+DRAW_THRESHOLDS = {"calcification": 0.5, "asymmetry": 0.5}
+
+
 def draw_overlay(image_u8: np.ndarray, film_json: dict, scale: float, score_threshold: float) -> np.ndarray:
-    """Film with its boxes (score >= threshold) coloured by grade and labelled."""
+    """The film with its findings and the verdict.
+
+    Masses (score >= ``score_threshold``) are boxed in their grade's colour; calcification
+    clusters (magenta, each speck circled) and asymmetries (cyan, thin box) are drawn from
+    a score of 0.5 (:data:`DRAW_THRESHOLDS`) and labelled with their grade in words.
+    """
     import cv2
 
     img = cv2.cvtColor(image_u8, cv2.COLOR_GRAY2BGR)
     thick = max(2, img.shape[0] // 400)
     font = max(0.5, img.shape[0] / 1600)
     for d in film_json["detections"]:
-        if d["score"] < score_threshold:
+        kind = finding_of(d)
+        if d["score"] < DRAW_THRESHOLDS.get(kind, score_threshold):
             continue
         x1, y1, x2, y2 = (int(round(v * scale)) for v in d["xyxy"])
-        colour = GRADE_COLOURS_BGR[d["grade"]]
-        kind = finding_of(d)
-        if kind == "asymmetry":  # a region, not an outline: dashed look via a thin box
-            cv2.rectangle(img, (x1, y1), (x2, y2), colour, max(1, thick // 2))
-        else:
-            cv2.rectangle(img, (x1, y1), (x2, y2), colour, thick)
+        colour = FINDING_COLOURS_BGR.get(kind, GRADE_COLOURS_BGR[d["grade"]])
+        cv2.rectangle(img, (x1, y1), (x2, y2), colour, max(1, thick // 2) if kind == "asymmetry" else thick)
         for sx, sy in d.get("specks_xy", []):
-            cv2.circle(img, (int(round(sx * scale)), int(round(sy * scale))), max(2, thick), colour, 1)
-        label = f"{kind[:4]} {d['grade']} {d['score']:.2f}"
+            cv2.circle(img, (int(round(sx * scale)), int(round(sy * scale))), max(3, thick + 1), colour, 1)
+        label = f"{kind} {d['score']:.2f}" + (f" ({d['grade']})" if kind != "mass" else f" {d['grade']}")
         (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font, 1)
         ty = max(th + 4, y1 - 4)
         cv2.rectangle(img, (x1, ty - th - 4), (x1 + tw + 4, ty + 2), colour, -1)
         cv2.putText(img, label, (x1 + 2, ty - 2), cv2.FONT_HERSHEY_SIMPLEX, font, (0, 0, 0), 1, cv2.LINE_AA)
     verdict = f"verdict: {film_json['verdict']}"
+    if "abnormal_score" in film_json:
+        verdict += f"  (abnormal score {film_json['abnormal_score']:.2f})"
     cv2.putText(img, verdict, (10, int(30 * font * 1.5)), cv2.FONT_HERSHEY_SIMPLEX, font * 1.2, GRADE_COLOURS_BGR[film_json["verdict"]], 2, cv2.LINE_AA)
     return img
