@@ -34,8 +34,8 @@ def metrics_to_markdown(m: dict) -> str:
     for subset in ("all", "mass", "calc"):
         c = coco.get(subset)
         if c:
-            lines.append(f"| detection | mAP@0.5 ({subset}) | {_fmt(c.get('map50'))} |")
-            lines.append(f"| detection | mAP@0.5:0.95 ({subset}) | {_fmt(c.get('map50_95'))} |")
+            lines.append(f"| mass detector | mAP@0.5 ({subset}) | {_fmt(c.get('map50'))} |")
+            lines.append(f"| mass detector | mAP@0.5:0.95 ({subset}) | {_fmt(c.get('map50_95'))} |")
     froc = det.get("froc", {})
     for subset in ("all", "mass", "calc"):
         fr = froc.get(subset)
@@ -45,8 +45,8 @@ def metrics_to_markdown(m: dict) -> str:
         sens = fr.get("sensitivity", [])
         for r, s in zip(rates, sens):
             if r in (0.5, 1, 1.0, 2, 2.0, 4, 8):
-                lines.append(f"| detection | sensitivity at {r:g} FP/film ({subset}) | {_fmt(s)} |")
-        lines.append(f"| detection | FROC mean sensitivity ({subset}) | {_fmt(fr.get('mean_sensitivity'))} |")
+                lines.append(f"| mass detector | sensitivity at {r:g} FP/film ({subset}) | {_fmt(s)} |")
+        lines.append(f"| mass detector | FROC mean sensitivity ({subset}) | {_fmt(fr.get('mean_sensitivity'))} |")
     cc = m.get("calcification_clusters")
     if cc:
         for r, sv in zip(cc.get("fp_per_film", []), cc.get("sensitivity", [])):
