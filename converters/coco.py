@@ -10,6 +10,7 @@ carry their clipped circle mask as RLE (``segmentation``), ``area`` = mask pixel
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
@@ -119,6 +120,37 @@ def _need(d: dict, key: str, types, where, what: str):
     return d[key]
 
 
+def _is_number(v) -> bool:
+    """A finite int or float (``bool`` is not a number here)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _ann_label(a: dict, j: int) -> str:
+    return f"annotations[{j}] (id {a.get('id')!r})"
+
+
+def check_bbox(a: dict, j: int, where) -> list[float]:
+    """The annotation's ``bbox`` as 4 finite numbers with w, h > 0, else InputError."""
+    bbox = a.get("bbox")
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
+        raise InputError(f"{_ann_label(a, j)}: bbox must be [x, y, w, h], 4 finite numbers with w, h > 0, got {bbox!r}", where)
+    if bbox[2] <= 0 or bbox[3] <= 0:
+        raise InputError(f"{_ann_label(a, j)}: bbox must be [x, y, w, h] with w, h > 0, got {bbox!r}", where)
+    return [float(v) for v in bbox]
+
+
+def _check_circle(attrs: dict, a: dict, j: int, where):
+    """``(center_xy, radius_px)`` from attributes, or ``(None, None)``; finite, radius > 0."""
+    center, radius = attrs.get("center_xy"), attrs.get("radius_px")
+    if center is None or radius is None:
+        return None, None
+    if not (isinstance(center, list) and len(center) == 2 and all(_is_number(v) for v in center)):
+        raise InputError(f"{_ann_label(a, j)}: attributes.center_xy must be [x, y], 2 finite numbers, got {center!r}", where)
+    if not _is_number(radius) or radius <= 0:
+        raise InputError(f"{_ann_label(a, j)}: attributes.radius_px must be a finite number > 0, got {radius!r}", where)
+    return (float(center[0]), float(center[1])), float(radius)
+
+
 def coco_to_films(coco: dict, where="<coco>", source: str = "coco", patient_of=None) -> list[Film]:
     """Read a COCO detection dict back into films (inverse of :func:`films_to_coco`).
 
@@ -133,13 +165,20 @@ def coco_to_films(coco: dict, where="<coco>", source: str = "coco", patient_of=N
         raise InputError("expected a COCO JSON object with images, annotations, categories", where)
     images = _need(coco, "images", list, where, "a COCO file")
     anns = coco.get("annotations", [])
-    cats = {c["id"]: str(c.get("name", "")) for c in coco.get("categories", []) if isinstance(c, dict) and "id" in c}
+    categories = coco.get("categories", [])
+    for key, value in (("annotations", anns), ("categories", categories)):
+        if not isinstance(value, list):
+            raise InputError(f"a COCO file's {key!r} must be a list, got {type(value).__name__}", where)
+    cats = {c["id"]: str(c.get("name", "")) for c in categories
+            if isinstance(c, dict) and isinstance(c.get("id"), (int, str)) and not isinstance(c.get("id"), bool)}
     by_image: dict = {}
     ids = {}
     for i, im in enumerate(images):
         if not isinstance(im, dict):
             raise InputError(f"images[{i}] must be an object", where)
         _need(im, "id", (int, str), where, f"images[{i}]")
+        if isinstance(im["id"], bool):
+            raise InputError(f"images[{i}] needs 'id' of type int or str, got {im['id']!r}", where)
         if im["id"] in ids:
             raise InputError(f"images[{i}] repeats image id {im['id']!r}", where)
         ids[im["id"]] = i
@@ -148,21 +187,24 @@ def coco_to_films(coco: dict, where="<coco>", source: str = "coco", patient_of=N
         if not isinstance(a, dict):
             raise InputError(f"annotations[{j}] must be an object", where)
         img_id = a.get("image_id")
-        if img_id not in by_image:
-            raise InputError(f"annotations[{j}] refers to image_id {img_id!r}, which is not in images", where)
-        bbox = _need(a, "bbox", list, where, f"annotations[{j}]")
-        if len(bbox) != 4 or not all(isinstance(v, (int, float)) for v in bbox) or bbox[2] <= 0 or bbox[3] <= 0:
-            raise InputError(f"annotations[{j}].bbox must be [x, y, w, h] with w, h > 0, got {bbox!r}", where)
-        by_image[img_id].append(a)
+        if not isinstance(img_id, (int, str)) or isinstance(img_id, bool) or img_id not in by_image:
+            raise InputError(f"{_ann_label(a, j)} refers to image_id {img_id!r}, which is not in images", where)
+        check_bbox(a, j, where)
+        by_image[img_id].append((j, a))
     films = []
     for i, im in enumerate(images):
         w = _need(im, "width", int, where, f"images[{i}]")
         h = _need(im, "height", int, where, f"images[{i}]")
+        if isinstance(w, bool) or isinstance(h, bool) or w <= 0 or h <= 0:
+            raise InputError(f"images[{i}] needs whole-number width and height > 0, got {w!r} x {h!r}", where)
         file_name = safe_relative_path(_need(im, "file_name", str, where, f"images[{i}]"), where, i)
         lesions = []
-        for a in by_image[im["id"]]:
+        for j, a in by_image[im["id"]]:
             attrs = a.get("attributes") or {}
-            cat = cats.get(a.get("category_id"), "")
+            if not isinstance(attrs, dict):
+                raise InputError(f"{_ann_label(a, j)}: attributes must be an object, got {attrs!r}", where)
+            cat_id = a.get("category_id")
+            cat = cats.get(cat_id, "") if isinstance(cat_id, (int, str)) else ""
             severity = attrs.get("severity") or (cat if cat in SEVERITIES else None)
             if isinstance(severity, str):
                 severity = severity.lower()
@@ -173,30 +215,49 @@ def coco_to_films(coco: dict, where="<coco>", source: str = "coco", patient_of=N
             xyxy = xywh_to_xyxy(a["bbox"])
             x1, y1, x2, y2 = max(0.0, xyxy[0]), max(0.0, xyxy[1]), min(float(w), xyxy[2]), min(float(h), xyxy[3])
             if x2 <= x1 or y2 <= y1:
-                raise InputError(f"annotation id {a.get('id')!r} lies outside its {w}x{h} image", where)
-            center, radius = attrs.get("center_xy"), attrs.get("radius_px")
-            if center is not None and radius is not None:
-                lesions.append(Lesion.from_circle(tuple(center), float(radius), (w, h), cls, severity))
-            else:
-                lesions.append(Lesion((x1, y1, x2, y2), cls or "MASS", severity))
-        image_labels = tuple(ImageLabel(d.get("class"), d.get("severity")) for d in im.get("image_labels") or [])
+                raise InputError(f"{_ann_label(a, j)} lies outside its {w}x{h} image", where)
+            center, radius = _check_circle(attrs, a, j, where)
+            if cls is not None and not isinstance(cls, str):
+                raise InputError(f"{_ann_label(a, j)}: attributes.class must be a string, got {cls!r}", where)
+            if severity is not None and not isinstance(severity, str):
+                raise InputError(f"{_ann_label(a, j)}: attributes.severity must be one of {', '.join(SEVERITIES)}, got {severity!r}", where)
+            try:
+                if center is not None:
+                    lesions.append(Lesion.from_circle(center, radius, (w, h), cls, severity))
+                else:
+                    lesions.append(Lesion((x1, y1, x2, y2), cls or "MASS", severity))
+            except ValueError as err:  # e.g. a circle wholly outside its image
+                raise InputError(f"{_ann_label(a, j)}: {err}", where) from None
+        raw_labels = im.get("image_labels") or []
+        if not isinstance(raw_labels, list) or not all(isinstance(d, dict) for d in raw_labels):
+            raise InputError(f"images[{i}].image_labels must be a list of objects, got {raw_labels!r}", where)
+        image_labels = tuple(ImageLabel(d.get("class"), d.get("severity")) for d in raw_labels)
+        extra = im.get("extra") or {}
+        if not isinstance(extra, dict):
+            raise InputError(f"images[{i}].extra must be an object, got {type(extra).__name__}", where)
+        for key in ("refnum", "patient_id", "tissue", "source"):
+            if im.get(key) is not None and not isinstance(im[key], (str, int)) or isinstance(im.get(key), bool):
+                raise InputError(f"images[{i}].{key} must be a string, got {im[key]!r}", where)
         film_id = str(im.get("refnum") or PurePosixPath(file_name).stem)
         patient = im.get("patient_id") or (patient_of(im) if patient_of else f"img{im['id']}")
-        films.append(
-            Film(
-                film_id=film_id,
-                image_path=file_name,
-                width=w,
-                height=h,
-                patient_id=str(patient),
-                lesions=tuple(lesions),
-                image_labels=image_labels,
-                tissue=im.get("tissue"),
-                side=im.get("side") if im.get("side") in ("left", "right") else None,
-                source=im.get("source") or source,
-                extra=dict(im.get("extra") or {}),
+        try:
+            films.append(
+                Film(
+                    film_id=film_id,
+                    image_path=file_name,
+                    width=w,
+                    height=h,
+                    patient_id=str(patient),
+                    lesions=tuple(lesions),
+                    image_labels=image_labels,
+                    tissue=im.get("tissue"),
+                    side=im.get("side") if im.get("side") in ("left", "right") else None,
+                    source=im.get("source") or source,
+                    extra=dict(extra),
+                )
             )
-        )
+        except ValueError as err:
+            raise InputError(f"images[{i}]: {err}", where) from None
     counts = Counter(f.film_id for f in films)
     dup = {k for k, n in counts.items() if n > 1}
     if dup:

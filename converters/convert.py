@@ -2,7 +2,9 @@
 
 Every input is read and validated before anything is written; each output folder is
 written under a temporary name and renamed into place, so a failed run leaves the
-previous output (or nothing), never half of one.
+previous output (or nothing), never half of one. A non-empty ``OUT`` that mammo did not
+write is refused unless ``overwrite`` (:mod:`converters.output_dir`), since ``coco/`` and
+``yolo/`` are replaced whole.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from converters.atomic import atomic_dir, write_json_atomic
 from converters.coco import films_to_coco
 from converters.config import save_config
 from converters.errors import look_up_option
+from converters.output_dir import check_output_dir, claim_output_dir
 from converters.images import read_gray8, write_png_atomic
 from converters.mias import MIAS_RESOLUTION_WH, load_mias
 from converters.preprocess import PreprocessConfig, Transform, breast_mask, preprocess
@@ -23,6 +26,9 @@ from converters.records import Film
 from converters.splits import SPLIT_NAMES, split_patients, splits_document, write_splits
 from converters.yolo import clip_xyxy, dataset_yaml, format_yolo_labels
 from converters.coco import CATEGORY_SCHEMES, category_id
+
+
+CONVERT_OUTPUTS = ("coco", "yolo", "splits.json", "convert.yaml", "summary.json")
 
 
 @dataclass
@@ -81,10 +87,13 @@ def summary_rows(films: list[Film], film_split: dict[str, str]) -> list[dict]:
     return rows
 
 
-def convert(source: SourceSet, out: str | Path, config: ConvertConfig, progress: bool = True) -> dict:
-    """Write ``OUT/coco``, ``OUT/yolo``, ``OUT/splits.json``, ``OUT/convert.yaml``; return the summary."""
+def convert(source: SourceSet, out: str | Path, config: ConvertConfig, progress: bool = True, overwrite: bool = False) -> dict:
+    """Write ``OUT/coco``, ``OUT/yolo``, ``OUT/splits.json``, ``OUT/convert.yaml``; return the summary.
+
+    ``overwrite``: write into a non-empty ``OUT`` that mammo did not write.
+    """
     look_up_option(config.categories, CATEGORY_SCHEMES, "category scheme")
-    out = Path(out)
+    out = check_output_dir(out, overwrite, CONVERT_OUTPUTS, signature="convert.yaml")
     films = source.films
     film_split = split_patients(films, config.val_frac, config.test_frac, config.seed)
     pconf = config.preprocessing if config.preprocess else PreprocessConfig(
@@ -100,7 +109,7 @@ def convert(source: SourceSet, out: str | Path, config: ConvertConfig, progress:
             mask = breast_mask(image)
             outside_breast += sum(not mask[int(l.center[1]), int(l.center[0])] for l in film.lesions)
     names = list(CATEGORY_SCHEMES[config.categories])
-    out.mkdir(parents=True, exist_ok=True)
+    claim_output_dir(out, "convert", legacy_temp_names=CONVERT_OUTPUTS)
     with atomic_dir(out / "coco") as tmp:
         write_json_atomic(tmp / "all.json", films_to_coco(films, config.categories))
         for split in SPLIT_NAMES:

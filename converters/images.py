@@ -10,6 +10,7 @@ was expected, or a size other than the labels assume. DICOM is read by
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,28 @@ import numpy as np
 from converters.errors import InputError
 
 IMAGE_SUFFIXES = (".pgm", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+# Largest image (width x height) read by default: a full-field digital mammogram is at most
+# ~40 megapixels (e.g. 4096 x 5625 at 50 microns); 100 megapixels leaves room for scanned films
+# while a 14,000 x 14,000 image or a header that claims 60,000 x 60,000 is refused before
+# decoding (it would need gigabytes of memory).
+DEFAULT_MAX_PIXELS = 100_000_000
 
 
-def parse_pgm(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
-    """Decode binary PGM (P5) bytes into a ``uint8`` (or ``uint16``) array of shape (H, W)."""
+def check_pixel_count(width: int, height: int, max_pixels: int | None, path: str | Path = "<bytes>") -> None:
+    """Raise InputError when ``width x height`` exceeds ``max_pixels`` (``None``: no limit)."""
+    if max_pixels is not None and int(width) * int(height) > max_pixels:
+        raise InputError(
+            f"image is {width}x{height} = {int(width) * int(height):,} pixels, above the limit of "
+            f"{max_pixels:,} pixels (setting max_pixels)",
+            path,
+        )
+
+
+def parse_pgm(data: bytes, path: str | Path = "<bytes>", max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode binary PGM (P5) bytes into a ``uint8`` (or ``uint16``) array of shape (H, W).
+
+    A header claiming more than ``max_pixels`` pixels is refused before any pixel is read.
+    """
     if not data.startswith(b"P5"):
         kind = "ASCII PGM (P2)" if data.startswith(b"P2") else "a file without the P5 magic number"
         raise InputError(f"expected a binary PGM (P5), got {kind}", path)
@@ -47,6 +66,7 @@ def parse_pgm(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
         raise InputError(f"malformed PGM header {b' '.join(fields)!r}: expected three integers", path) from None
     if width <= 0 or height <= 0 or not 0 < maxval < 65536:
         raise InputError(f"malformed PGM header: width {width}, height {height}, maxval {maxval}", path)
+    check_pixel_count(width, height, max_pixels, path)
     dtype = np.dtype(np.uint8) if maxval < 256 else np.dtype(">u2")
     expected = width * height * dtype.itemsize
     body = data[pos : pos + expected]
@@ -64,27 +84,57 @@ def encode_pgm(image: np.ndarray) -> bytes:
     return f"P5\n{w} {h}\n255\n".encode() + image.tobytes()
 
 
-def read_image_any_depth(path: str | Path) -> np.ndarray:
-    """Read a grayscale image at its stored bit depth (2-D ``uint8`` or ``uint16``)."""
+@contextmanager
+def _pil_size_check_is_ours():
+    """PIL's own decompression-bomb guard off while a file is opened (restored after).
+
+    PIL warns above ``Image.MAX_IMAGE_PIXELS`` and raises above twice that, before the
+    caller sees the size; with it off, ``Image.open`` still reads only the header, and
+    :func:`check_pixel_count` refuses the file against the caller's ``max_pixels`` with the
+    real size in the message, before any pixel is decoded.
+    """
+    from PIL import Image
+
+    before = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
+
+
+def read_image_any_depth(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read a grayscale image at its stored bit depth (2-D ``uint8`` or ``uint16``).
+
+    Args:
+        path: PGM, PNG, JPEG or TIFF file.
+        max_pixels: largest ``width x height`` accepted (checked from the header, before
+            decoding); ``None``: no limit.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError("image file not found", path)
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
         raise InputError(f"unsupported image type {suffix!r}; expected one of {', '.join(IMAGE_SUFFIXES)}", path)
+    size = path.stat().st_size
+    if max_pixels is not None and size > 8 * max_pixels + (1 << 20):  # 8 bytes/pixel: 16-bit RGBA uncompressed
+        raise InputError(f"file is {size:,} bytes, more than any image within the limit of {max_pixels:,} pixels "
+                         "(setting max_pixels)", path)
     data = path.read_bytes()
     if suffix == ".pgm":
-        return parse_pgm(data, path)
+        return parse_pgm(data, path, max_pixels)
     from PIL import Image, UnidentifiedImageError
     import io
 
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with _pil_size_check_is_ours(), Image.open(io.BytesIO(data)) as im:
+            check_pixel_count(*im.size, max_pixels, path)
             im.load()
             mode = im.mode
             if mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(im, dtype=np.int64)
-                if arr.min() < 0 or arr.max() > 65535:
+                arr = np.asarray(im)
+                if arr.dtype != np.uint16 and arr.size and (arr.min() < 0 or arr.max() > 65535):
                     raise InputError(f"unsupported pixel range {arr.min()}..{arr.max()}", path)
                 return arr.astype(np.uint16)
             if mode in ("L", "P", "1"):
@@ -96,19 +146,24 @@ def read_image_any_depth(path: str | Path) -> np.ndarray:
                     return rgb[..., 0].copy()
                 return np.asarray(im.convert("L"), dtype=np.uint8).copy()
             raise InputError(f"unsupported image mode {mode!r}; expected 8-bit grayscale", path)
-    except (UnidentifiedImageError, OSError, SyntaxError, ImportError):
+    except Image.DecompressionBombError:
+        # PIL's guard fires at twice the limit, before the size can be read here
+        raise InputError(f"image header claims more than {max_pixels:,} pixels, the limit (setting max_pixels)", path) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ImportError, ValueError, EOFError) as err:
+        if isinstance(err, InputError):
+            raise
         # ImportError: once ultralytics is imported it patches Image.open, and on a file PIL
         # cannot identify, the patch tries to import an optional HEIF plugin.
         raise InputError(f"not a readable {suffix[1:].upper()} image (truncated, corrupt or another format)", path) from None
 
 
-def read_gray8(path: str | Path, expected_wh: tuple[int, int] | None = None) -> np.ndarray:
+def read_gray8(path: str | Path, expected_wh: tuple[int, int] | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read an 8-bit grayscale film, checking depth and (optionally) size.
 
     Raises:
         InputError: unreadable, not 8-bit, or not ``expected_wh`` pixels.
     """
-    arr = read_image_any_depth(path)
+    arr = read_image_any_depth(path, max_pixels)
     if arr.dtype != np.uint8:
         raise InputError(
             f"expected an 8-bit grayscale image, got {arr.dtype.itemsize * 8}-bit; "

@@ -21,6 +21,7 @@ def convert_command(
     preprocess: Annotated[bool | None, typer.Option("--preprocess/--no-preprocess", help="Segment, mirror and crop the breast for the YOLO images.", show_default="on")] = None,
     imgsz: Annotated[int | None, typer.Option(help="Longer side of the YOLO images, pixels.", show_default="640")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML with ConvertConfig keys (flags override it).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty --out folder that mammo did not write (its coco/ and yolo/ are replaced).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Convert mini-MIAS labels (or a COCO set) to COCO (boxes + circle masks), a YOLO dataset and patient splits.
@@ -29,12 +30,12 @@ def convert_command(
         mammo convert --mias-dir data/sample --out work/sample-converted
     """
     from converters.config import load_config
-    from converters.convert import ConvertConfig, convert, load_mias_set, print_summary
+    from converters.convert import CONVERT_OUTPUTS, ConvertConfig, convert, load_mias_set, print_summary
     from converters.errors import InputError
+    from converters.output_dir import check_output_dir
     from converters.preprocess import PreprocessConfig
 
-    if out.exists() and not out.is_dir():
-        raise InputError("--out is a file; expected a folder (it is created if missing)", out)
+    check_output_dir(out, overwrite, CONVERT_OUTPUTS, signature="convert.yaml")
     if (mias_dir is None) == (coco_json is None):
         raise InputError("give exactly one of --mias-dir DIR or --coco-json F --images DIR")
     cfg = load_config(
@@ -55,6 +56,6 @@ def convert_command(
         if images is None:
             raise InputError("--coco-json needs --images DIR (the folder its file_name entries are relative to)")
         source = load_coco_set(coco_json, images)  # its join report is a summary, printed even with --quiet
-    summary = convert(source, out, cfg, progress=not quiet)
+    summary = convert(source, out, cfg, progress=not quiet, overwrite=overwrite)
     print_summary(summary)
     typer.echo(f"wrote {out}/coco, {out}/yolo/dataset.yaml, {out}/splits.json")

@@ -9,6 +9,10 @@ from typing import Annotated
 import typer
 
 
+EVALUATE_OUTPUTS = ("report.json", "report.csv", "overlays", "metrics.json", "report.md", "film_roc.png", "detection",
+                    "calcification_clusters", "val")
+
+
 def load_labelled_films(mias_dir, coco_json, images):
     """``(films, image_root)`` from a MIAS folder or a COCO file + image folder."""
     from converters.errors import InputError
@@ -69,6 +73,7 @@ def evaluate_command(
     n_resamples: Annotated[int, typer.Option("--n-bootstrap", help="Bootstrap resamples of patients.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.", show_default="1, fastest on a busy 2-core machine")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty --out folder that mammo did not write.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Screen labelled films and measure detection, grading and film-level verdicts.
@@ -97,8 +102,13 @@ def evaluate_command(
         "classifier_weights": str(classifier) if classifier else None,
         "num_threads": threads,
     })
+    from converters.output_dir import check_output_dir, claim_output_dir
+
+    check_output_dir(out, overwrite, EVALUATE_OUTPUTS, signature="metrics.json")
     films_all, root = load_labelled_films(mias_dir, coco_json, images)
     films, split_name, film_split = select_films(films_all, splits, split, all_films)
+    claim_output_dir(out, "evaluate", legacy_temp_names=EVALUATE_OUTPUTS)
+    val_failures: list[dict] = []
     screener = Screener(cfg)
     thresholds = {"abnormal": cfg.abnormal_threshold, "chosen_on": "config (validation patients of the shipped model)" if cfg.abnormal_threshold is not None else None,
                   "scores": "abnormal score = max over mass detections of score x P(benign or malignant); malignant score = max of score x P(malignant)"}
@@ -110,7 +120,7 @@ def evaluate_command(
     elif film_split is not None and split != "val":
         val_films = [f for f in films_all if film_split.get(f.film_id) == "val"]
         if val_films:
-            val_res, _ = screen_films(screener, val_films, root, out / "val", cfg, progress=not quiet, write_overlays=False)
+            val_res, val_failures = screen_films(screener, val_films, root, out / "val", cfg, progress=not quiet, write_overlays=False)
             labels = [f.is_abnormal for f in val_films if f.film_id in val_res]
             scores = [val_res[f.film_id].abnormal_score for f in val_films if f.film_id in val_res]
             vscores = [verdict_score(val_res[f.film_id].to_json()) for f in val_films if f.film_id in val_res]
@@ -153,3 +163,8 @@ def evaluate_command(
     write_text_atomic(out / "report.md", md)
     typer.echo(md)
     typer.echo(f"wrote {out / 'metrics.json'}, {out / 'report.md'}, {out / 'report.json'}")
+    unread = failures + [{**fl, "file": f"{fl['file']} (validation film)"} for fl in val_failures]
+    for fl in unread:
+        typer.echo(f"failed {fl['file']}: {fl['error']}", err=True)
+    if unread:
+        raise typer.Exit(1)

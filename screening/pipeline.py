@@ -54,6 +54,7 @@ class ScreenConfig:
     calc_weights: str | None = None
     bilateral: bool = True
     film_model: str | None = None
+    max_pixels: int = 100_000_000
 
     def __post_init__(self) -> None:
         for name in ("score_threshold", "report_min_score"):
@@ -64,6 +65,8 @@ class ScreenConfig:
             raise ValueError("report_min_score must not exceed score_threshold")
         if self.num_threads < 1:
             raise ValueError(f"num_threads must be >= 1, got {self.num_threads}")
+        if self.max_pixels < 1:
+            raise ValueError(f"max_pixels must be >= 1, got {self.max_pixels}")
 
 
 @dataclass(frozen=True)

@@ -1,59 +1,153 @@
-"""Screen many films into an output folder: report.json, report.csv, overlays/."""
+"""Screen many films into an output folder: report.json, report.csv, overlays/.
+
+The output folder follows :mod:`converters.output_dir`: a non-empty folder mammo did not
+write is refused unless ``overwrite``; it is marked as mammo's; leftovers of killed runs are
+removed. Overlays are moved into ``overlays/`` file by file: files someone else put there
+stay, this command's own files of an earlier run that this run did not write are removed.
+Each film names its overlay (``"overlay": "overlays/NAME.png"``); names are unique within a
+run even when two films would share one (``a.pgm`` and ``a.png``, ``x/b.png`` and ``x__b.png``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import time
 from pathlib import Path
 
 from converters.errors import InputError
+from converters.images import DEFAULT_MAX_PIXELS
 from screening.pipeline import Screener, ScreenConfig
-from screening.readers import FILM_SUFFIXES, find_films
+from screening.readers import FILM_SUFFIXES, find_films, read_film
 from screening.report import draw_overlay, overlay_name, report_document, write_report
 
+SCREEN_OUTPUTS = ("report.json", "report.csv", "overlays")
+OVERLAY_DIR = "overlays"
 
-def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screener | None = None, progress: bool = True) -> dict:
+
+def resolve_max_pixels(config: ScreenConfig, max_pixels: int | None = None) -> int:
+    """The pixel limit of a run: the argument, else ``config.max_pixels``, else the default."""
+    value = max_pixels if max_pixels is not None else getattr(config, "max_pixels", None)
+    value = DEFAULT_MAX_PIXELS if value is None else value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"max_pixels must be a whole number >= 1, got {value!r}")
+    return value
+
+
+def unique_overlay_names(names: list[str]) -> list[str]:
+    """One overlay file name per film name, distinct even where :func:`overlay_name` collides.
+
+    A name that no other film shares (case-insensitively) keeps the plain form
+    (``sub/a.pgm`` -> ``sub__a.png``); names that would share one get a short hash of the
+    film's own name (``a-1b2c3d4e.png``), and films listed twice a running number.
+    """
+    plain = [overlay_name(n) for n in names]
+    counts: dict[str, int] = {}
+    for p in plain:
+        counts[p.casefold()] = counts.get(p.casefold(), 0) + 1
+    out, taken = [], set()
+    for n, p in zip(names, plain):
+        cand = p
+        if counts[p.casefold()] > 1:
+            cand = f"{p[:-4]}-{hashlib.sha1(n.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}.png"
+        k = 1
+        base = cand
+        while cand.casefold() in taken:
+            k += 1
+            cand = f"{base[:-4]}-{k}.png"
+        taken.add(cand.casefold())
+        out.append(cand)
+    return out
+
+
+def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screener | None = None, progress: bool = True,
+                 max_pixels: int | None = None, overwrite: bool = False) -> dict:
     """Screen files/folders; a film that cannot be read is a failure entry, the rest go on.
+
+    Args:
+        paths: films and folders (searched recursively).
+        out: output folder (created; see the module docstring for an existing one).
+        config: thresholds and models.
+        screener: an already loaded screener (else loaded from ``config``).
+        progress: show a progress bar.
+        max_pixels: largest film (width x height) read; default ``config.max_pixels`` or
+            :data:`converters.images.DEFAULT_MAX_PIXELS`.
+        overwrite: write into a non-empty folder mammo did not write.
 
     Returns the report document (also written to ``out/report.json``).
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError("--out is a file; expected a folder (it is created if missing)", out)
+    from converters.output_dir import check_output_dir, claim_output_dir
+
+    out = check_output_dir(out, overwrite, SCREEN_OUTPUTS, signature="report.json")
+    limit = resolve_max_pixels(config, max_pixels)
     files, failures = find_films(paths)
     if not files:
         missing = "; ".join(f"{f['file']}: {f['error']}" for f in failures)
-        raise InputError(f"no films found (expected {', '.join(FILM_SUFFIXES)} files or folders of them)"
+        raise InputError(f"no films found (expected {', '.join(FILM_SUFFIXES)} files, DICOM files, or folders of them)"
                          + (f": {missing}" if missing else ""), ", ".join(str(p) for p in paths))
+    claim_output_dir(out, "screen", legacy_temp_names=SCREEN_OUTPUTS)
     screener = screener or Screener(config)
-    screened, more = screen_items(screener, files, out, config, progress)
+    screened, more = screen_items(screener, files, out, config, progress, max_pixels=limit)
     results, failures = [r for r in screened if r is not None], failures + more
     cfg = dataclasses.asdict(config)
+    cfg["max_pixels"] = limit
     cfg["detector"] = {"backend": getattr(screener.detector, "backend", None), "weights": _weights_name(config.detector_weights, "detector")}
     cfg["classifier"] = {"weights": _weights_name(config.classifier_weights, "classifier")}
-    cfg["verdict_rule"] = "worst grade among detections with score >= score_threshold; normal if none"
+    cfg["verdict_rule"] = verdict_rule(screener)
     doc = report_document(results, failures, cfg)
+    if config.overlays:
+        names = unique_overlay_names([name for _, name in files])
+        screened_names = [n for n, r in zip(names, screened) if r is not None]
+        for film_json, name in zip(doc["films"], screened_names):
+            film_json["overlay"] = f"{OVERLAY_DIR}/{name}"
     write_report(out, doc)
     return doc
 
 
+def screen_one(screener: Screener, path, name: str, max_pixels: int | None = DEFAULT_MAX_PIXELS, partner=None):
+    """Read and screen one film (the reader gets the pixel limit); timing covers both.
+
+    ``partner``: ``(path, name)`` of the contralateral film of the same patient and view
+    (:func:`screening.bilateral.pair_films`); if it cannot be read the film is screened alone.
+    """
+    t0 = time.perf_counter()
+    film = read_film(path, screener.config.rescale_to_model_grid, max_pixels=max_pixels)
+    other = None
+    if partner is not None and screener.config.bilateral:
+        try:
+            other = read_film(partner[0], screener.config.rescale_to_model_grid, max_pixels=max_pixels)
+        except InputError:
+            other = None
+    res = screener.screen_image(film, name, other, partner[1] if other is not None else None)
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
 def screen_items(screener: Screener, items, out: str | Path, config: ScreenConfig, progress: bool = True,
-                 overlays: bool = True) -> tuple[list, list[dict]]:
+                 overlays: bool = True, max_pixels: int | None = None) -> tuple[list, list[dict]]:
     """Screen ``(path, name)`` pairs in order: ``(results aligned with items, None where it failed), failures``.
 
-    Overlays (when ``overlays`` and ``config.overlays``) replace ``out/overlays`` whole at the
-    end, so no stale film of an earlier run stays beside this run's.
+    Overlays (when ``overlays`` and ``config.overlays``) are named by
+    :func:`unique_overlay_names` and moved into ``out/overlays`` at the end (see the module
+    docstring). ``max_pixels``: as in :func:`screen_paths`.
     """
     from contextlib import nullcontext
 
-    from converters.atomic import atomic_dir
+    from converters.atomic import owned_files_dir
     from converters.images import write_png_atomic
     from tqdm import tqdm
 
+    items = list(items)
+    limit = resolve_max_pixels(config, max_pixels)
+    names = unique_overlay_names([name for _, name in items])
+    from screening.bilateral import key_of_file, pair_films
+
+    partners = pair_films([name for _, name in items], [key_of_file(path, name) for path, name in items])
     results, failures = [], []
-    with atomic_dir(Path(out) / "overlays") if overlays and config.overlays else nullcontext() as overlay_dir:
-        for path, name in tqdm(items, desc="screening", unit="film", disable=not progress):
+    with owned_files_dir(Path(out) / OVERLAY_DIR) if overlays and config.overlays else nullcontext() as overlay_dir:
+        for i, ((path, name), overlay) in enumerate(tqdm(list(zip(items, names)), desc="screening", unit="film", disable=not progress)):
             try:
-                res = screener.screen_file(path, name)
+                res = screen_one(screener, path, name, limit, items[partners[i]] if i in partners else None)
             except InputError as err:
                 failures.append({"file": name, "error": str(err)})
                 results.append(None)
@@ -61,8 +155,16 @@ def screen_items(screener: Screener, items, out: str | Path, config: ScreenConfi
             results.append(res)
             if overlay_dir is not None:
                 img = draw_overlay(res.film.image, res.to_json(), res.film.scale, config.score_threshold)
-                write_png_atomic(overlay_dir / overlay_name(name), img[..., ::-1].copy())
+                write_png_atomic(overlay_dir / overlay, img[..., ::-1].copy())
     return results, failures
+
+
+def verdict_rule(screener: Screener) -> str:
+    if screener.film_model is None:
+        return "worst grade among mass detections with score >= score_threshold; normal if none"
+    fm = screener.film_model
+    return (f"film model: abnormal when abnormal_score >= {fm.abnormal_threshold:.4f}, then malignant when "
+            f"malignant_score >= {fm.malignant_threshold:.4f}, else benign (thresholds chosen on validation patients)")
 
 
 def _weights_name(w, pkg: str) -> str:
@@ -94,4 +196,4 @@ def print_screen_summary(doc: dict, out: Path, console=None, truth: dict[str, st
         console.print(f"median {np.median(secs):.2f} s per film; boxes = detections scoring >= {thr} (score threshold)")
     for fl in doc["failures"]:
         console.print(f"[red]failed[/red] {fl['file']}: {fl['error']}", soft_wrap=True)
-    console.print(f"report: {out / 'report.json'}  overlays: {out / 'overlays'}")
+    console.print(f"report: {out / 'report.json'}  overlays: {out / OVERLAY_DIR}")

@@ -23,6 +23,8 @@ def screen_command(
     score_threshold: Annotated[float | None, typer.Option(help="Detections at or above this score count for the verdict.")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML with ScreenConfig keys (configs/screen.yaml).")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.", show_default="1, fastest on a busy 2-core machine")] = None,
+    max_pixels: Annotated[int | None, typer.Option(help="Largest film read, width x height in pixels; larger files are a failure entry.", show_default="100000000")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty --out folder that mammo did not write.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Screen mammograms: find lesions, grade them, give each film a verdict.
@@ -38,7 +40,7 @@ def screen_command(
         "classifier_weights": str(classifier) if classifier else None,
         "num_threads": threads,
     })
-    doc = screen_paths(paths, out, cfg, progress=not quiet)
+    doc = screen_paths(paths, out, cfg, progress=not quiet, max_pixels=max_pixels, overwrite=overwrite)
     print_screen_summary(doc, out)
     if doc["failures"]:
         raise typer.Exit(1)
@@ -46,6 +48,7 @@ def screen_command(
 
 def demo_command(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("mammo-demo"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty --out folder that mammo did not write.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Screen the bundled mini-MIAS sample with the shipped weights (offline).
@@ -58,7 +61,7 @@ def demo_command(
     from screening.sample import sample_dir
 
     cfg = _config(None, {})
-    doc = screen_paths([sample_dir()], out, cfg, progress=not quiet)
+    doc = screen_paths([sample_dir()], out, cfg, progress=not quiet, overwrite=overwrite)
     labels = load_mias(sample_dir()).films
     truth = {f.image_path: f"{f.verdict} ({', '.join(sorted({les.lesion_class for les in f.lesions})) or 'NORM'})" for f in labels}
     print_screen_summary(doc, out, truth=truth)

@@ -47,7 +47,7 @@ def test_convert_writes_everything(tmp_path):
     res = runner.invoke(build_app(), ["convert", "--mias-dir", str(src), "--out", str(out), "--quiet", "--film-size", "256", "--imgsz", "128"])
     assert res.exit_code == 0
     assert sum(len(p.read_text().splitlines()) for p in (out / "yolo" / "labels").rglob("*.txt")) == 6
-    assert sorted(p.name for p in out.iterdir()) == ["coco", "convert.yaml", "splits.json", "summary.json", "yolo"]
+    assert sorted(p.name for p in out.iterdir()) == [".mammo-output", "coco", "convert.yaml", "splits.json", "summary.json", "yolo"]
 
 
 def test_pycocotools_accepts_export(tmp_path):
@@ -174,7 +174,7 @@ def test_failed_run_keeps_previous_output(tmp_path, capsys):
     code, _ = run_main(["convert", "--mias-dir", str(src), "--out", str(out), "--quiet", "--film-size", "256"], capsys)
     assert code == 2
     assert (out / "coco" / "all.json").read_text() == before
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert not [p for p in out.iterdir() if p.name.startswith(".") and p.name != ".mammo-output"]
 
 
 def test_pgm_and_png_read_identically(tmp_path):

@@ -56,3 +56,22 @@ def test_verdict_score_is_the_threshold_of_the_verdict():
     for thr in (0.05, 0.1, 0.2, 0.3, 0.31, 0.95):
         flagged = film_verdict(scores, probs, thr) != "normal"
         assert flagged == (verdict_score({"detections": dets}) >= thr), thr
+
+
+def test_evaluate_names_unreadable_film_and_exits_1(tmp_path, stub_models, capsys):
+    from screening.cli import main
+
+    src = small_mias(tmp_path / "m", size=1024)
+    (src / "mdb003.pgm").write_bytes(b"P5\n1024 1024\n255\n")
+    out = tmp_path / "eval"
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--mias-dir", str(src), "--all", "--out", str(out), "--quiet", "--n-bootstrap", "20"])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert "failed mdb003.pgm" in err and "truncated" in err
+    assert json.loads((out / "metrics.json").read_text())["failures"] == 1
+    assert (out / ".mammo-output").is_file()
+    foreign = tmp_path / "foreign"; foreign.mkdir(); (foreign / "x.txt").write_text("x")
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--mias-dir", str(src), "--all", "--out", str(foreign), "--quiet"])
+    assert exc.value.code == 2
