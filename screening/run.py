@@ -164,7 +164,7 @@ def verdict_rule(screener: Screener) -> str:
         return "worst grade among mass detections with score >= score_threshold; normal if none"
     fm = screener.film_model
     return (f"film model: abnormal when abnormal_score >= {fm.abnormal_threshold:.4f}, then malignant when "
-            f"malignant_score >= {fm.malignant_threshold:.4f}, else benign (thresholds chosen on validation patients)")
+            f"malignant_score >= {fm.malignant_threshold:.4f}, else benign")
 
 
 def _weights_name(w, pkg: str) -> str:
@@ -172,28 +172,39 @@ def _weights_name(w, pkg: str) -> str:
 
 
 def print_screen_summary(doc: dict, out: Path, console=None, truth: dict[str, str] | None = None) -> None:
-    """Rich table of a report; ``truth`` (file -> labelled verdict) adds a column beside the verdict."""
+    """Rich table of a report; ``truth`` (file -> labelled verdict) adds a column beside the verdict.
+
+    Counts are of the findings drawn on the overlays: masses at or above the score
+    threshold, calcification clusters and asymmetries from 0.5 (:data:`screening.report.DRAW_THRESHOLDS`).
+    """
     import numpy as np
     from rich.console import Console
     from rich.table import Table
 
+    from screening.report import DRAW_THRESHOLDS, finding_of
+
     console = console or Console()
     table = Table(title=f"mammo screen: {len(doc['films'])} films, {len(doc['failures'])} failed")
-    columns = ["file", "verdict"] + (["labelled"] if truth else []) + ["boxes", "top score", "top grade", "seconds"]
+    columns = ["file", "verdict"] + (["labelled"] if truth else []) + ["score", "masses", "clusters", "asym", "partner", "s"]
     for c in columns:
-        table.add_column(c, no_wrap=c in ("file", "verdict", "top grade"))
+        table.add_column(c, no_wrap=c in ("file", "verdict"))
     thr = doc["config"]["score_threshold"]
+
+    def count(f, kind):
+        return sum(1 for d in f["detections"] if finding_of(d) == kind and d["score"] >= DRAW_THRESHOLDS.get(kind, thr))
+
     for f in doc["films"]:
-        shown = [d for d in f["detections"] if d["score"] >= thr]
-        top = f["detections"][0] if f["detections"] else None
         table.add_row(
-            f["file"], f["verdict"], *([truth.get(f["file"], "?")] if truth else []), str(len(shown)),
-            f"{top['score']:.2f}" if top else "-", top["grade"] if top else "-", f"{f['seconds']:.2f}",
+            f["file"], f["verdict"], *([truth.get(f["file"], "?")] if truth else []),
+            f"{f.get('abnormal_score', 0.0):.2f}", str(count(f, "mass")), str(count(f, "calcification")),
+            str(count(f, "asymmetry")), f.get("contralateral") or "-", f"{f['seconds']:.2f}",
         )
     console.print(table)
     if doc["films"]:
         secs = [f["seconds"] for f in doc["films"]]
-        console.print(f"median {np.median(secs):.2f} s per film; boxes = detections scoring >= {thr} (score threshold)")
+        console.print(f"median {np.median(secs):.2f} s per film; score = abnormal_score; masses counted from score {thr}, "
+                      f"clusters and asymmetries from 0.5; partner = the other breast's film", soft_wrap=True)
+        console.print(f"verdict: {doc['config'].get('verdict_rule', '')}", soft_wrap=True)
     for fl in doc["failures"]:
         console.print(f"[red]failed[/red] {fl['file']}: {fl['error']}", soft_wrap=True)
     console.print(f"report: {out / 'report.json'}  overlays: {out / OVERLAY_DIR}")
