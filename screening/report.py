@@ -107,7 +107,8 @@ def load_report(path: str | Path) -> dict:
 
 
 def report_document(results, failures, config: dict) -> dict:
-    return {"schema_version": SCHEMA_VERSION, "films": [r.to_json() for r in results], "config": config, "failures": list(failures)}
+    films = [r if isinstance(r, dict) else r.to_json() for r in results]
+    return {"schema_version": SCHEMA_VERSION, "films": films, "config": config, "failures": list(failures)}
 
 
 def write_report(out: Path, doc: dict) -> None:

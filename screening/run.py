@@ -21,7 +21,7 @@ from screening.pipeline import Screener, ScreenConfig
 from screening.readers import FILM_SUFFIXES, find_films, read_film
 from screening.report import draw_overlay, overlay_name, report_document, write_report
 
-SCREEN_OUTPUTS = ("report.json", "report.csv", "overlays")
+SCREEN_OUTPUTS = ("report.json", "report.csv", "overlays", "results.jsonl")
 OVERLAY_DIR = "overlays"
 
 
@@ -61,7 +61,7 @@ def unique_overlay_names(names: list[str]) -> list[str]:
 
 
 def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screener | None = None, progress: bool = True,
-                 max_pixels: int | None = None, overwrite: bool = False) -> dict:
+                 max_pixels: int | None = None, overwrite: bool = False, resume: bool = False) -> dict:
     """Screen files/folders; a film that cannot be read is a failure entry, the rest go on.
 
     Args:
@@ -73,8 +73,12 @@ def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screene
         max_pixels: largest film (width x height) read; default ``config.max_pixels`` or
             :data:`converters.images.DEFAULT_MAX_PIXELS`.
         overwrite: write into a non-empty folder mammo did not write.
+        resume: keep the results of an earlier, interrupted run into ``out`` (its
+            ``results.jsonl``) and screen only the films it had not finished or that changed.
 
-    Returns the report document (also written to ``out/report.json``).
+    Every result is appended to ``out/results.jsonl`` as it comes (:mod:`screening.results_log`);
+    the report merges them at the end. Returns the report document (also written to
+    ``out/report.json``).
     """
     from converters.output_dir import check_output_dir, claim_output_dir
 
@@ -87,7 +91,10 @@ def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screene
                          + (f": {missing}" if missing else ""), ", ".join(str(p) for p in paths))
     claim_output_dir(out, "screen", legacy_temp_names=SCREEN_OUTPUTS)
     screener = screener or Screener(config)
-    screened, more = screen_items(screener, files, out, config, progress, max_pixels=limit)
+    from screening.results_log import ResultsLog
+
+    with ResultsLog(out, resume) as log:
+        screened, more = screen_items(screener, files, out, config, progress, max_pixels=limit, log=log, keep_images=False)
     results, failures = [r for r in screened if r is not None], failures + more
     cfg = dataclasses.asdict(config)
     cfg["max_pixels"] = limit
@@ -124,12 +131,18 @@ def screen_one(screener: Screener, path, name: str, max_pixels: int | None = DEF
 
 
 def screen_items(screener: Screener, items, out: str | Path, config: ScreenConfig, progress: bool = True,
-                 overlays: bool = True, max_pixels: int | None = None) -> tuple[list, list[dict]]:
+                 overlays: bool = True, max_pixels: int | None = None, log=None,
+                 keep_images: bool = True) -> tuple[list, list[dict]]:
     """Screen ``(path, name)`` pairs in order: ``(results aligned with items, None where it failed), failures``.
 
     Overlays (when ``overlays`` and ``config.overlays``) are named by
     :func:`unique_overlay_names` and moved into ``out/overlays`` at the end (see the module
     docstring). ``max_pixels``: as in :func:`screen_paths`.
+
+    ``log`` (a :class:`screening.results_log.ResultsLog`): every result is appended to it as
+    it comes, and a film it already holds (same name, same bytes) is not screened again: its
+    record is reused and its overlay redrawn. With ``keep_images=False`` the results are the
+    films' report entries (dicts), so memory does not hold the images of a long batch.
     """
     from contextlib import nullcontext
 
@@ -137,26 +150,49 @@ def screen_items(screener: Screener, items, out: str | Path, config: ScreenConfi
     from converters.images import write_png_atomic
     from tqdm import tqdm
 
+    from screening.bilateral import key_of_file, pair_films
+    from screening.results_log import film_key
+
     items = list(items)
     limit = resolve_max_pixels(config, max_pixels)
     names = unique_overlay_names([name for _, name in items])
-    from screening.bilateral import key_of_file, pair_films
-
     partners = pair_films([name for _, name in items], [key_of_file(path, name) for path, name in items])
     results, failures = [], []
     with owned_files_dir(Path(out) / OVERLAY_DIR) if overlays and config.overlays else nullcontext() as overlay_dir:
-        for i, ((path, name), overlay) in enumerate(tqdm(list(zip(items, names)), desc="screening", unit="film", disable=not progress)):
+        bar = tqdm(list(zip(items, names)), desc="screening", unit="film", disable=not progress, smoothing=0.1)
+        for i, ((path, name), overlay) in enumerate(bar):
+            key = film_key(path, name) if log is not None else None
+            earlier = log.get(key) if log is not None else None
+            if earlier is not None:
+                if "failure" in earlier:
+                    failures.append(earlier["failure"])
+                    results.append(None)
+                    continue
+                results.append(earlier["film"])
+                if overlay_dir is not None:
+                    _draw(read_film(path, config.rescale_to_model_grid, max_pixels=limit), earlier["film"],
+                          overlay_dir / overlay, config, write_png_atomic)
+                continue
             try:
                 res = screen_one(screener, path, name, limit, items[partners[i]] if i in partners else None)
             except InputError as err:
                 failures.append({"file": name, "error": str(err)})
                 results.append(None)
+                if log is not None:
+                    log.append(key, failure=failures[-1])
                 continue
-            results.append(res)
+            film_json = res.to_json()
+            if log is not None:
+                log.append(key, film=film_json)
             if overlay_dir is not None:
-                img = draw_overlay(res.film.image, res.to_json(), res.film.scale, config.score_threshold)
-                write_png_atomic(overlay_dir / overlay, img[..., ::-1].copy())
+                _draw(res.film, film_json, overlay_dir / overlay, config, write_png_atomic)
+            results.append(res if keep_images else film_json)
     return results, failures
+
+
+def _draw(film, film_json: dict, path: Path, config: ScreenConfig, write_png) -> None:
+    img = draw_overlay(film.image, film_json, film.scale, config.score_threshold)
+    write_png(path, img[..., ::-1].copy())
 
 
 def verdict_rule(screener: Screener) -> str:

@@ -25,9 +25,14 @@ def screen_command(
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.", show_default="1, fastest on a busy 2-core machine")] = None,
     max_pixels: Annotated[int | None, typer.Option(help="Largest film read, width x height in pixels; larger files are a failure entry.", show_default="100000000")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty --out folder that mammo did not write.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Keep the finished films of an interrupted run into --out "
+                                         "(its results.jsonl); screen the rest and any film whose file changed.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
-    """Screen mammograms: find lesions, grade them, give each film a verdict.
+    """Screen mammograms: find masses and calcification clusters, compare with the other breast, grade, give each film a verdict.
+
+    Results are appended to OUT/results.jsonl as they come; after an interruption, the same
+    command with --resume screens only what is left.
 
     Example:
         mammo screen data/sample --out mammo-screen
@@ -40,7 +45,7 @@ def screen_command(
         "classifier_weights": str(classifier) if classifier else None,
         "num_threads": threads,
     })
-    doc = screen_paths(paths, out, cfg, progress=not quiet, max_pixels=max_pixels, overwrite=overwrite)
+    doc = screen_paths(paths, out, cfg, progress=not quiet, max_pixels=max_pixels, overwrite=overwrite, resume=resume)
     print_screen_summary(doc, out)
     if doc["failures"]:
         raise typer.Exit(1)

@@ -1,0 +1,96 @@
+"""``results.jsonl``: screening results written as they come, safe against a kill, resumable.
+
+One JSON object per line, appended, flushed and synced to disk before the next film starts::
+
+    {"key": {"file": "sub/mdb001.pgm", "sha256": "..."}, "film": {... one film of report.json ...}}
+    {"key": {"file": "bad.png", "sha256": "..."}, "failure": {"file": "bad.png", "error": "..."}}
+
+A film is identified by its name in the batch plus the SHA-256 of its bytes, so a file that
+changed since is screened again. A kill can leave at most one incomplete last line; reading
+skips it (and any other line that is not a complete record), so at most the films in flight
+are lost. ``mammo screen`` merges the log into ``report.json`` at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+LOG_NAME = "results.jsonl"
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes (read in chunks; memory does not grow with the file)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def film_key(path: str | Path, name: str) -> tuple[str, str]:
+    """``(name, sha256)``; an unreadable file gets an empty hash (it is screened, and fails, again)."""
+    try:
+        return name, file_sha256(path)
+    except OSError:
+        return name, ""
+
+
+def parse_log(lines) -> tuple[dict[tuple[str, str], dict], int]:
+    """``(records by key, number of lines skipped)`` from the lines of a log (pure)."""
+    done: dict[tuple[str, str], dict] = {}
+    skipped = 0
+    for line in lines:
+        try:
+            rec = json.loads(line)
+            key = (str(rec["key"]["file"]), str(rec["key"]["sha256"]))
+            if not key[1] or ("film" in rec) == ("failure" in rec):
+                raise ValueError("a record holds exactly one of film and failure")
+            if "film" in rec and not isinstance(rec["film"], dict):
+                raise ValueError("film must be an object")
+        except (ValueError, KeyError, TypeError):
+            skipped += 1
+            continue
+        done[key] = rec
+    return done, skipped
+
+
+class ResultsLog:
+    """The log of one output folder: earlier records (when resuming) and appends."""
+
+    def __init__(self, out: str | Path, resume: bool):
+        self.path = Path(out) / LOG_NAME
+        self.done: dict[tuple[str, str], dict] = {}
+        self.skipped_lines = 0
+        if resume and self.path.is_file():
+            with open(self.path, encoding="utf-8", errors="replace") as fh:
+                self.done, self.skipped_lines = parse_log(fh)
+        # Rewrite the kept records first (drops an incomplete last line), then append.
+        tmp = self.path.with_name(f".{LOG_NAME}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for rec in self.done.values():
+                fh.write(json.dumps(rec, allow_nan=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        self._fh = open(self.path, "a", encoding="utf-8")
+
+    def get(self, key: tuple[str, str]) -> dict | None:
+        return self.done.get(key) if key[1] else None
+
+    def append(self, key: tuple[str, str], film: dict | None = None, failure: dict | None = None) -> None:
+        rec = {"key": {"file": key[0], "sha256": key[1]}, **({"film": film} if film is not None else {"failure": failure})}
+        self._fh.write(json.dumps(rec, allow_nan=False) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> "ResultsLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
