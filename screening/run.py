@@ -21,7 +21,7 @@ from screening.pipeline import Screener, ScreenConfig
 from screening.readers import FILM_SUFFIXES, find_films, read_film
 from screening.report import draw_overlay, overlay_name, report_document, write_report
 
-SCREEN_OUTPUTS = ("report.json", "report.csv", "overlays", "results.jsonl")
+SCREEN_OUTPUTS = ("report.json", "report.csv", "overlays", "results.jsonl", "dicom-sr")
 OVERLAY_DIR = "overlays"
 
 

@@ -16,7 +16,7 @@ def _config(config, overrides):
 
 
 def screen_command(
-    paths: Annotated[list[Path], typer.Argument(help="Films or folders (searched recursively): PGM, PNG, JPEG, TIFF, DICOM.")],
+    paths: Annotated[list[Path] | None, typer.Argument(help="Films or folders (searched recursively): PGM, PNG, JPEG, TIFF, DICOM.")] = None,
     out: Annotated[Path, typer.Option(help="Output folder for report.json, report.csv and overlays/.")] = Path("mammo-screen"),
     detector: Annotated[Path | None, typer.Option(help="Detector weights (default: the shipped model).")] = None,
     classifier: Annotated[Path | None, typer.Option(help="Classifier weights (default: the shipped model).")] = None,
@@ -25,17 +25,27 @@ def screen_command(
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.", show_default="1, fastest on a busy 2-core machine")] = None,
     max_pixels: Annotated[int | None, typer.Option(help="Largest film read, width x height in pixels; larger files are a failure entry.", show_default="100000000")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty --out folder that mammo did not write.")] = False,
+    dicom_sr: Annotated[bool, typer.Option("--dicom-sr", help="For DICOM films: a DICOM Comprehensive SR (TID 1500) "
+                                           "of the findings per film, in OUT/dicom-sr.")] = False,
+    dicom_gsps: Annotated[bool, typer.Option("--dicom-gsps", help="With --dicom-sr: also a Grayscale Softcopy "
+                                             "Presentation State, so a viewer draws the boxes.")] = False,
+    orthanc: Annotated[str | None, typer.Option(help="Orthanc base URL: pull --study from it, screen it, push the SRs back "
+                                                "(instead of PATHS).")] = None,
+    study: Annotated[str | None, typer.Option(help="Study Instance UID to screen from --orthanc.")] = None,
+    runtime: Annotated[str, typer.Option(help="Network runtime: torch or onnxruntime (the same weights, exported in memory).")] = "torch",
     resume: Annotated[bool, typer.Option("--resume", help="Keep the finished films of an interrupted run into --out "
                                          "(its results.jsonl); screen the rest and any film whose file changed.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Screen mammograms: find masses and calcification clusters, compare with the other breast, grade, give each film a verdict.
 
-    Results are appended to OUT/results.jsonl as they come; after an interruption, the same
-    command with --resume screens only what is left.
+    Results are appended to OUT/results.jsonl as they come; after an interruption,
+    the same command with --resume screens only what is left.
 
-    Example:
+    Examples:
         mammo screen data/sample --out mammo-screen
+        mammo screen DICOM_FOLDER --dicom-sr --dicom-gsps --out screened
+        mammo screen --orthanc http://127.0.0.1:8042 --study 1.2.3.4 --out screened
     """
     from screening.run import print_screen_summary, screen_paths
 
@@ -45,10 +55,42 @@ def screen_command(
         "classifier_weights": str(classifier) if classifier else None,
         "num_threads": threads,
     })
-    doc = screen_paths(paths, out, cfg, progress=not quiet, max_pixels=max_pixels, overwrite=overwrite, resume=resume)
+    from converters.errors import InputError, look_up_option
+
+    look_up_option(runtime, ("torch", "onnxruntime"), "--runtime")
+    if (orthanc is None) != (study is None):
+        raise InputError("--orthanc URL and --study UID go together")
+    if (orthanc is None) == (not paths):
+        raise InputError("give films or folders to screen, or --orthanc URL --study UID (not both)")
+    if dicom_gsps and not (dicom_sr or orthanc):
+        raise InputError("--dicom-gsps needs --dicom-sr (or --orthanc)")
+    screener = _screener(cfg, runtime)
+    if orthanc is not None:
+        from screening.orthanc import screen_orthanc_study
+
+        doc = screen_orthanc_study(orthanc, study, screener, out, gsps=dicom_gsps, progress=not quiet, overwrite=overwrite)
+    else:
+        doc = screen_paths(paths, out, cfg, screener=screener, progress=not quiet, max_pixels=max_pixels,
+                           overwrite=overwrite, resume=resume)
+        if dicom_sr:
+            from screening.dicom_sr import add_dicom_outputs
+
+            doc = add_dicom_outputs(doc, paths, out, gsps=dicom_gsps, gsps_min_score=cfg.score_threshold)
     print_screen_summary(doc, out)
     if doc["failures"]:
         raise typer.Exit(1)
+
+
+def _screener(cfg, runtime: str):
+    from screening.pipeline import Screener
+
+    if runtime == "torch":
+        return Screener(cfg)
+    from classifier.onnx_export import load_onnx_grader
+    from detector.onnx_runtime import load_onnx_detector
+
+    return Screener(cfg, detector=load_onnx_detector(cfg.detector_weights, conf=cfg.report_min_score, intra_op_threads=cfg.num_threads),
+                    grader=load_onnx_grader(cfg.classifier_weights, intra_op_threads=cfg.num_threads))
 
 
 def demo_command(
