@@ -15,12 +15,13 @@ import hashlib
 import time
 from pathlib import Path
 
-from converters.errors import InputError
+from converters.errors import InputError, look_up_option
 from converters.images import DEFAULT_MAX_PIXELS
 from screening.pipeline import Screener, ScreenConfig
 from screening.readers import FILM_SUFFIXES, find_films, read_film
 from screening.report import draw_overlay, overlay_name, report_document, write_report
 
+ENGINES = ("local", "ray")
 SCREEN_OUTPUTS = ("report.json", "report.csv", "overlays", "results.jsonl", "dicom-sr")
 OVERLAY_DIR = "overlays"
 
@@ -61,7 +62,8 @@ def unique_overlay_names(names: list[str]) -> list[str]:
 
 
 def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screener | None = None, progress: bool = True,
-                 max_pixels: int | None = None, overwrite: bool = False, resume: bool = False) -> dict:
+                 max_pixels: int | None = None, overwrite: bool = False, resume: bool = False,
+                 engine: str = "local", ray_address: str | None = None, actors: int = 2) -> dict:
     """Screen files/folders; a film that cannot be read is a failure entry, the rest go on.
 
     Args:
@@ -75,6 +77,8 @@ def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screene
         overwrite: write into a non-empty folder mammo did not write.
         resume: keep the results of an earlier, interrupted run into ``out`` (its
             ``results.jsonl``) and screen only the films it had not finished or that changed.
+        engine: ``local`` (this process) or ``ray`` (:mod:`screening.ray_engine`: ``actors``
+            model replicas on a local Ray, or on the cluster at ``ray_address``).
 
     Every result is appended to ``out/results.jsonl`` as it comes (:mod:`screening.results_log`);
     the report merges them at the end. Returns the report document (also written to
@@ -90,17 +94,26 @@ def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screene
         raise InputError(f"no films found (expected {', '.join(FILM_SUFFIXES)} files, DICOM files, or folders of them)"
                          + (f": {missing}" if missing else ""), ", ".join(str(p) for p in paths))
     claim_output_dir(out, "screen", legacy_temp_names=SCREEN_OUTPUTS)
-    screener = screener or Screener(config)
     from screening.results_log import ResultsLog
 
-    with ResultsLog(out, resume) as log:
-        screened, more = screen_items(screener, files, out, config, progress, max_pixels=limit, log=log, keep_images=False)
+    look_up_option(engine, ENGINES, "engine")
+    if engine == "ray":
+        if not isinstance(actors, int) or actors < 1:
+            raise InputError(f"--actors must be >= 1, got {actors!r}")
+        screened, more = _screen_on_ray(files, out, config, limit, resume, ray_address, actors, progress)
+        screener = None
+    else:
+        screener = screener or Screener(config)
+        with ResultsLog(out, resume) as log:
+            screened, more = screen_items(screener, files, out, config, progress, max_pixels=limit, log=log, keep_images=False)
     results, failures = [r for r in screened if r is not None], failures + more
     cfg = dataclasses.asdict(config)
     cfg["max_pixels"] = limit
-    cfg["detector"] = {"backend": getattr(screener.detector, "backend", None), "weights": _weights_name(config.detector_weights, "detector")}
+    cfg["engine"] = engine if engine == "local" else {"name": "ray", "address": ray_address or "local", "actors": actors}
+    cfg["detector"] = {"backend": getattr(getattr(screener, "detector", None), "backend", None),
+                       "weights": _weights_name(config.detector_weights, "detector")}
     cfg["classifier"] = {"weights": _weights_name(config.classifier_weights, "classifier")}
-    cfg["verdict_rule"] = verdict_rule(screener)
+    cfg["verdict_rule"] = verdict_rule(screener.film_model) if screener is not None else verdict_rule_of_config(config)
     doc = report_document(results, failures, cfg)
     if config.overlays:
         names = unique_overlay_names([name for _, name in files])
@@ -170,8 +183,7 @@ def screen_items(screener: Screener, items, out: str | Path, config: ScreenConfi
                     continue
                 results.append(earlier["film"])
                 if overlay_dir is not None:
-                    _draw(read_film(path, config.rescale_to_model_grid, max_pixels=limit), earlier["film"],
-                          overlay_dir / overlay, config, write_png_atomic)
+                    redraw_overlay(path, earlier["film"], overlay_dir / overlay, config, limit)
                 continue
             try:
                 res = screen_one(screener, path, name, limit, items[partners[i]] if i in partners else None)
@@ -195,10 +207,41 @@ def _draw(film, film_json: dict, path: Path, config: ScreenConfig, write_png) ->
     write_png(path, img[..., ::-1].copy())
 
 
-def verdict_rule(screener: Screener) -> str:
-    if screener.film_model is None:
+def redraw_overlay(film_path, film_json: dict, dst: Path, config: ScreenConfig, max_pixels: int) -> None:
+    """The overlay of a film screened by an earlier run (its report entry), drawn again."""
+    from converters.images import write_png_atomic
+
+    try:
+        _draw(read_film(film_path, config.rescale_to_model_grid, max_pixels=max_pixels), film_json, dst, config, write_png_atomic)
+    except InputError:
+        pass  # it was readable then; if not now, the report entry stays and the overlay is missing
+
+
+def _screen_on_ray(files, out: Path, config: ScreenConfig, limit: int, resume: bool, address, actors: int, progress: bool):
+    from contextlib import nullcontext
+
+    from converters.atomic import owned_files_dir
+    from screening.ray_engine import screen_items_ray
+    from screening.results_log import ResultsLog
+
+    names = unique_overlay_names([name for _, name in files])
+    with ResultsLog(out, resume) as log, \
+            (owned_files_dir(Path(out) / OVERLAY_DIR) if config.overlays else nullcontext()) as overlay_dir:
+        return screen_items_ray(files, Path(out), config, log, overlay_dir, names, limit, address, actors, progress)
+
+
+def verdict_rule_of_config(config: ScreenConfig) -> str:
+    """:func:`verdict_rule` without loading the networks on the driver (the Ray engine)."""
+    from screening.film_model import load_film_model
+
+    return verdict_rule(None if config.film_model == "none" else load_film_model(config.film_model))
+
+
+def verdict_rule(film_model) -> str:
+    """The verdict rule of a film model (``None``: the mass-only rule), in words for the report."""
+    if film_model is None:
         return "worst grade among mass detections with score >= score_threshold; normal if none"
-    fm = screener.film_model
+    fm = film_model
     return (f"film model: abnormal when abnormal_score >= {fm.abnormal_threshold:.4f}, then malignant when "
             f"malignant_score >= {fm.malignant_threshold:.4f}, else benign")
 

@@ -32,6 +32,9 @@ def screen_command(
     orthanc: Annotated[str | None, typer.Option(help="Orthanc base URL: pull --study from it, screen it, push the SRs back "
                                                 "(instead of PATHS).")] = None,
     study: Annotated[str | None, typer.Option(help="Study Instance UID to screen from --orthanc.")] = None,
+    engine: Annotated[str, typer.Option(help="local (this process) or ray (Ray Data with an actor pool).")] = "local",
+    ray_address: Annotated[str | None, typer.Option(help="Join this Ray cluster (e.g. HEAD:6379); default: start a local Ray.")] = None,
+    actors: Annotated[int, typer.Option(help="With --engine ray: model replicas (actors), one CPU each.")] = 2,
     runtime: Annotated[str, typer.Option(help="Network runtime: torch or onnxruntime (the same weights, exported in memory).")] = "torch",
     resume: Annotated[bool, typer.Option("--resume", help="Keep the finished films of an interrupted run into --out "
                                          "(its results.jsonl); screen the rest and any film whose file changed.")] = False,
@@ -46,6 +49,7 @@ def screen_command(
         mammo screen data/sample --out mammo-screen
         mammo screen DICOM_FOLDER --dicom-sr --dicom-gsps --out screened
         mammo screen --orthanc http://127.0.0.1:8042 --study 1.2.3.4 --out screened
+        mammo screen ARCHIVE --engine ray --actors 2 --out screened --resume
     """
     from screening.run import print_screen_summary, screen_paths
 
@@ -58,20 +62,23 @@ def screen_command(
     from converters.errors import InputError, look_up_option
 
     look_up_option(runtime, ("torch", "onnxruntime"), "--runtime")
+    look_up_option(engine, ("local", "ray"), "--engine")
+    if engine == "ray" and (orthanc or runtime != "torch"):
+        raise InputError("--engine ray screens folders with the torch runtime (not --orthanc or --runtime onnxruntime)")
     if (orthanc is None) != (study is None):
         raise InputError("--orthanc URL and --study UID go together")
     if (orthanc is None) == (not paths):
         raise InputError("give films or folders to screen, or --orthanc URL --study UID (not both)")
     if dicom_gsps and not (dicom_sr or orthanc):
         raise InputError("--dicom-gsps needs --dicom-sr (or --orthanc)")
-    screener = _screener(cfg, runtime)
+    screener = _screener(cfg, runtime) if engine == "local" else None
     if orthanc is not None:
         from screening.orthanc import screen_orthanc_study
 
         doc = screen_orthanc_study(orthanc, study, screener, out, gsps=dicom_gsps, progress=not quiet, overwrite=overwrite)
     else:
         doc = screen_paths(paths, out, cfg, screener=screener, progress=not quiet, max_pixels=max_pixels,
-                           overwrite=overwrite, resume=resume)
+                           overwrite=overwrite, resume=resume, engine=engine, ray_address=ray_address, actors=actors)
         if dicom_sr:
             from screening.dicom_sr import add_dicom_outputs
 
