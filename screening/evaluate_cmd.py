@@ -114,9 +114,10 @@ def evaluate_command(
                   "scores": "abnormal score = max over mass detections of score x P(benign or malignant); malignant score = max of score x P(malignant)"}
     if screener.film_model is not None:
         # The film model carries its thresholds, chosen on the validation patients it was fitted with.
+        names = ", ".join(screener.film_model.abnormal.feature_names)
         thresholds = {"abnormal": screener.film_model.abnormal_threshold,
-                      "chosen_on": "the film model (validation patients when it was fitted, Youden J)",
-                      "scores": "calibrated film model over mass detections, calcification clusters and the other breast"}
+                      "chosen_on": "the film model's own threshold, fixed when it was fitted (training and validation patients)",
+                      "scores": f"calibrated film model over {names}"}
     elif film_split is not None and split != "val":
         val_films = [f for f in films_all if film_split.get(f.film_id) == "val"]
         if val_films:

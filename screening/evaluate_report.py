@@ -76,7 +76,7 @@ def metrics_to_markdown(m: dict) -> str:
         "",
         f"Reference: {ref['source']}: sensitivity {ref['sensitivity']}, specificity {ref['specificity']}.",
         f"Hit rule: {det.get('hit_rule', {}).get('description', 'centre inside circle')}.",
-        f"Median seconds per film (read + detect + grade): {m['seconds_per_film_median']:.3f}" if m.get("seconds_per_film_median") else "",
+        f"Median seconds per film (read the film and its partner, find masses and clusters, compare, grade, score): {m['seconds_per_film_median']:.3f}" if m.get("seconds_per_film_median") else "",
     ]
     return "\n".join(lines) + "\n"
 
