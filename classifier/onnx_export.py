@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -67,7 +66,7 @@ def export_grader_onnx(weights: str | Path | None, dst: str | Path) -> Path:
         weights: ``.safetensors`` weights with their JSON; ``None``: the shipped grader.
         dst: the ONNX file to write.
     """
-    from converters.atomic import temp_file_beside, write_json_atomic
+    from converters.atomic import write_bytes_atomic, write_json_atomic
 
     dst = Path(dst)
     if dst.suffix != ".onnx":
@@ -75,14 +74,7 @@ def export_grader_onnx(weights: str | Path | None, dst: str | Path) -> Path:
     src = shipped_weights_path() if weights is None else Path(weights)
     model, meta = load_model(src)
     data = grader_to_onnx(model, int(meta["input_px"]), int(meta.get("in_chans", 1)))
-    fd, tmp = temp_file_beside(dst)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(dst, data)
     write_json_atomic(meta_path_for(dst), {**meta, "runtime": RUNTIME, "onnx_opset": ONNX_OPSET, "source_weights": src.name})
     return dst
 

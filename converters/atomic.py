@@ -224,3 +224,27 @@ def read_json(path: str | Path, what: str):
         raise InputError(f"not valid JSON ({err.msg}); expected {what}", path, err.lineno) from None
     except RecursionError:
         raise InputError(f"JSON nested too deeply to read; expected {what}", path) from None
+
+
+def read_model_json(path: str | Path, fmt: str, what: str, made_by: str) -> dict:
+    """A model stored as plain JSON, checked for its ``format`` key; one clear InputError otherwise.
+
+    Args:
+        path: the file.
+        fmt: the value its ``format`` key must have.
+        what: what it is, for messages ("calcification model").
+        made_by: the command that writes it, for messages.
+    """
+    from converters.errors import InputError
+
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{what} not found (expected a JSON file written by `{made_by}`)", path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{what} is not valid JSON ({err})", path) from None
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise InputError(f"not a {what} (expected format '{fmt}')", path)
+    return doc
+

@@ -17,7 +17,6 @@ film is scored by a scorer that saw it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,17 +168,11 @@ def shipped_calc_path() -> Path:
 
 def load_calc_detector(path: str | Path | None = None) -> CalcDetector:
     """The cluster detector from its JSON file (``None``: the shipped one). Plain JSON: nothing is executed."""
+    from converters.atomic import read_model_json
     from converters.config import from_dict
 
     path = Path(path) if path else shipped_calc_path()
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError("calcification model not found (expected a JSON file written by `mammo calcifications train`)", path) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"calcification model is not valid JSON ({err})", path) from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise InputError(f"not a calcification model (expected format '{FORMAT}')", path)
+    doc = read_model_json(path, FORMAT, "calcification model", "mammo calcifications train")
     try:
         scorer = LogisticScorer.from_dict(doc["scorer"])
         if scorer.feature_names != SEED_FEATURES:

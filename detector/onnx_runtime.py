@@ -22,7 +22,6 @@ Example::
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
@@ -116,7 +115,7 @@ def export_onnx(weights: str | Path | None, dst: str | Path) -> Path:
         weights: ``.safetensors`` weights with their sidecar; ``None``: the shipped default.
         dst: the ONNX file to write (atomically); its sidecar goes beside it.
     """
-    from converters.atomic import temp_file_beside, write_json_atomic
+    from converters.atomic import write_bytes_atomic, write_json_atomic
     from detector.weights_io import sidecar_path
 
     dst = Path(dst)
@@ -124,14 +123,7 @@ def export_onnx(weights: str | Path | None, dst: str | Path) -> Path:
         raise InputError(f"the ONNX model file must end in .onnx, got {dst.name!r}", dst)
     net, meta, src = _yolo_from_weights(weights)
     data = yolo_net_to_onnx(net)
-    fd, tmp = temp_file_beside(dst)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(dst, data)
     write_json_atomic(sidecar_path(dst), {**meta, "runtime": RUNTIME, "onnx_opset": ONNX_OPSET, "stride": net.stride,
                                           "source_weights": src.name})
     return dst

@@ -19,7 +19,6 @@ The model is a JSON file of a few dozen numbers (nothing is unpickled).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,15 +139,10 @@ def save_film_model(path: str | Path, model: FilmModel, meta: dict) -> Path:
 
 
 def load_film_model(path: str | Path | None = None) -> FilmModel:
+    from converters.atomic import read_model_json
+
     path = Path(path) if path else shipped_film_model_path()
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError("film model not found (expected a JSON file written by `mammo verdict fit`)", path) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"film model is not valid JSON ({err})", path) from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise InputError(f"not a film model (expected format '{FORMAT}')", path)
+    doc = read_model_json(path, FORMAT, "film model", "mammo verdict fit")
     try:
         return FilmModel.from_dict(doc)
     except (KeyError, TypeError, ValueError) as err:
