@@ -90,7 +90,8 @@ class _ScreenActor:
 def screen_items_ray(items, out: Path, config, log, overlay_dir: Path | None, overlay_names: list[str], max_pixels: int,
                      address: str | None = None, actors: int = 2, progress: bool = True) -> tuple[list, list[dict]]:
     """Screen ``(path, name)`` items on Ray; same return value as :func:`screening.run.screen_items`
-    (results are report entries). Films ``log`` already holds are not sent to Ray."""
+    with ``keep_images=False`` (a result is its record's offset in ``log``). Films ``log``
+    already holds are not sent to Ray."""
     import dataclasses
 
     from tqdm import tqdm
@@ -112,7 +113,7 @@ def screen_items_ray(items, out: Path, config, log, overlay_dir: Path | None, ov
         elif "failure" in earlier:
             failures_at[i] = earlier["failure"]
         else:
-            results[i] = earlier["film"]
+            results[i] = log.offset(key)
             if overlay_dir is not None:  # finished by an earlier run: its overlay is drawn again here
                 from screening.run import redraw_overlay
 
@@ -142,9 +143,7 @@ def screen_items_ray(items, out: Path, config, log, overlay_dir: Path | None, ov
                         log.append(keys[i], failure=failures_at[i])
                 else:
                     film_json = json.loads(row["film_json"])
-                    results[i] = film_json
-                    if log is not None:
-                        log.append(keys[i], film=film_json)
+                    results[i] = log.append(keys[i], film=film_json) if log is not None else film_json
                     if overlay_dir is not None and row["overlay_png"]:
                         from converters.atomic import write_bytes_atomic
 

@@ -48,6 +48,45 @@ def _fail(msg: str, where) -> None:
     raise InputError(f"report does not match the schema: {msg}", where)
 
 
+def validate_film(f, i: int, where="report.json") -> None:
+    """Check one entry of ``films`` (index ``i``) against the schema above."""
+    at = f"films[{i}]"
+    if not isinstance(f, dict):
+        _fail(f"{at} must be an object", where)
+    if not isinstance(f.get("file"), str) or not f["file"]:
+        _fail(f"{at}.file must be a non-empty string", where)
+    for k in ("width", "height"):
+        if not isinstance(f.get(k), int) or f[k] <= 0:
+            _fail(f"{at}.{k} must be a positive integer", where)
+    if f.get("verdict") not in GRADES:
+        _fail(f"{at}.verdict must be one of {GRADES}", where)
+    if not isinstance(f.get("seconds"), (int, float)) or f["seconds"] < 0:
+        _fail(f"{at}.seconds must be a number >= 0", where)
+    if not isinstance(f.get("detections"), list):
+        _fail(f"{at}.detections must be a list", where)
+    for j, d in enumerate(f["detections"]):
+        dat = f"{at}.detections[{j}]"
+        box = d.get("xyxy") if isinstance(d, dict) else None
+        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
+            _fail(f"{dat}.xyxy must be 4 numbers", where)
+        x1, y1, x2, y2 = box
+        if not (0 <= x1 <= x2 <= f["width"] and 0 <= y1 <= y2 <= f["height"]):
+            _fail(f"{dat}.xyxy {box} must lie inside the {f['width']}x{f['height']} film with x1<=x2, y1<=y2", where)
+        if not isinstance(d.get("score"), (int, float)) or not 0 <= d["score"] <= 1:
+            _fail(f"{dat}.score must be in [0, 1]", where)
+        if d.get("grade") not in GRADES:
+            _fail(f"{dat}.grade must be one of {GRADES}", where)
+        if finding_of(d) not in FINDINGS:
+            _fail(f"{dat}.finding must be one of {FINDINGS}", where)
+        if "n_specks" in d and not (isinstance(d["n_specks"], int) and d["n_specks"] >= 0):
+            _fail(f"{dat}.n_specks must be an integer >= 0", where)
+        probs = d.get("probabilities")
+        if not isinstance(probs, dict) or set(probs) != set(GRADES):
+            _fail(f"{dat}.probabilities must have exactly the keys {GRADES}", where)
+        if abs(sum(probs.values()) - 1) > 1e-3:
+            _fail(f"{dat}.probabilities must sum to 1", where)
+
+
 def validate_report(doc, where="report.json") -> dict:
     """Check a parsed report against the schema above; returns it unchanged."""
     if not isinstance(doc, dict):
@@ -59,41 +98,7 @@ def validate_report(doc, where="report.json") -> dict:
     if version not in (1, SCHEMA_VERSION):
         _fail(f"schema_version must be 1 or {SCHEMA_VERSION}, got {version!r} (a newer mammoscreen wrote it?)", where)
     for i, f in enumerate(doc["films"]):
-        at = f"films[{i}]"
-        if not isinstance(f, dict):
-            _fail(f"{at} must be an object", where)
-        if not isinstance(f.get("file"), str) or not f["file"]:
-            _fail(f"{at}.file must be a non-empty string", where)
-        for k in ("width", "height"):
-            if not isinstance(f.get(k), int) or f[k] <= 0:
-                _fail(f"{at}.{k} must be a positive integer", where)
-        if f.get("verdict") not in GRADES:
-            _fail(f"{at}.verdict must be one of {GRADES}", where)
-        if not isinstance(f.get("seconds"), (int, float)) or f["seconds"] < 0:
-            _fail(f"{at}.seconds must be a number >= 0", where)
-        if not isinstance(f.get("detections"), list):
-            _fail(f"{at}.detections must be a list", where)
-        for j, d in enumerate(f["detections"]):
-            dat = f"{at}.detections[{j}]"
-            box = d.get("xyxy") if isinstance(d, dict) else None
-            if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
-                _fail(f"{dat}.xyxy must be 4 numbers", where)
-            x1, y1, x2, y2 = box
-            if not (0 <= x1 <= x2 <= f["width"] and 0 <= y1 <= y2 <= f["height"]):
-                _fail(f"{dat}.xyxy {box} must lie inside the {f['width']}x{f['height']} film with x1<=x2, y1<=y2", where)
-            if not isinstance(d.get("score"), (int, float)) or not 0 <= d["score"] <= 1:
-                _fail(f"{dat}.score must be in [0, 1]", where)
-            if d.get("grade") not in GRADES:
-                _fail(f"{dat}.grade must be one of {GRADES}", where)
-            if finding_of(d) not in FINDINGS:
-                _fail(f"{dat}.finding must be one of {FINDINGS}", where)
-            if "n_specks" in d and not (isinstance(d["n_specks"], int) and d["n_specks"] >= 0):
-                _fail(f"{dat}.n_specks must be an integer >= 0", where)
-            probs = d.get("probabilities")
-            if not isinstance(probs, dict) or set(probs) != set(GRADES):
-                _fail(f"{dat}.probabilities must have exactly the keys {GRADES}", where)
-            if abs(sum(probs.values()) - 1) > 1e-3:
-                _fail(f"{dat}.probabilities must sum to 1", where)
+        validate_film(f, i, where)
     for i, fl in enumerate(doc["failures"]):
         if not (isinstance(fl, dict) and isinstance(fl.get("file"), str) and isinstance(fl.get("error"), str)):
             _fail(f"failures[{i}] must have string 'file' and 'error'", where)
@@ -111,19 +116,55 @@ def report_document(results, failures, config: dict) -> dict:
     return {"schema_version": SCHEMA_VERSION, "films": films, "config": config, "failures": list(failures)}
 
 
+CSV_HEADER = ["file", "verdict", "finding", "x1", "y1", "x2", "y2", "score", "grade", "p_normal", "p_benign",
+              "p_malignant", "n_specks"]
+
+
 def write_report(out: Path, doc: dict) -> None:
+    """``report.json`` and ``report.csv`` of a report document (validated first)."""
     validate_report(doc, out / "report.json")
-    write_json_atomic(out / "report.json", doc)
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["file", "verdict", "finding", "x1", "y1", "x2", "y2", "score", "grade", "p_normal", "p_benign",
-                "p_malignant", "n_specks"])
-    for f in doc["films"]:
-        for d in f["detections"]:
-            p = d["probabilities"]
-            w.writerow([f["file"], f["verdict"], finding_of(d), *d["xyxy"], d["score"], d["grade"], p["normal"], p["benign"],
-                        p["malignant"], d.get("n_specks", "")])
-    write_text_atomic(out / "report.csv", buf.getvalue())
+    write_report_stream(out, doc["films"], doc["failures"], doc["config"])
+
+
+def write_report_stream(out: Path, films, failures: list[dict], config: dict) -> int:
+    """``report.json`` and ``report.csv`` from an iterable of films, one film in memory at a time.
+
+    Each film is validated as it is written; both files go to temporary names and are
+    renamed at the end, so a failure leaves the previous report in place. Returns the
+    number of films written.
+    """
+    import json
+    import os
+
+    from converters.atomic import finite_json, temp_file_beside
+
+    out = Path(out)
+    head = {"schema_version": SCHEMA_VERSION}
+    jfd, jtmp = temp_file_beside(out / "report.json")
+    cfd, ctmp = temp_file_beside(out / "report.csv")
+    n = 0
+    try:
+        with os.fdopen(jfd, "w", encoding="utf-8") as js, os.fdopen(cfd, "w", encoding="utf-8", newline="") as cs:
+            w = csv.writer(cs)
+            w.writerow(CSV_HEADER)
+            js.write(json.dumps(head)[:-1] + ', "films": [')
+            for i, f in enumerate(films):
+                validate_film(f, i, out / "report.json")
+                js.write(("," if i else "") + "\n  " + json.dumps(finite_json(f), allow_nan=False))
+                for d in f["detections"]:
+                    p = d["probabilities"]
+                    w.writerow([f["file"], f["verdict"], finding_of(d), *d["xyxy"], d["score"], d["grade"], p["normal"],
+                                p["benign"], p["malignant"], d.get("n_specks", "")])
+                n += 1
+            js.write("\n ],\n \"config\": " + json.dumps(finite_json(config), allow_nan=False)
+                     + ",\n \"failures\": " + json.dumps(finite_json(list(failures)), allow_nan=False) + "\n}\n")
+        os.replace(jtmp, out / "report.json")
+        os.replace(ctmp, out / "report.csv")
+    except BaseException:
+        Path(jtmp).unlink(missing_ok=True)
+        Path(ctmp).unlink(missing_ok=True)
+        raise
+    return n
 
 
 def overlay_name(file: str) -> str:

@@ -8,7 +8,8 @@ One JSON object per line, appended, flushed and synced to disk before the next f
 A film is identified by its name in the batch plus the SHA-256 of its bytes, so a file that
 changed since is screened again. A kill can leave at most one incomplete last line; reading
 skips it (and any other line that is not a complete record), so at most the films in flight
-are lost. ``mammo screen`` merges the log into ``report.json`` at the end.
+are lost. ``mammo screen`` merges the log into ``report.json`` at the end, reading one record
+at a time by its byte offset, so memory does not grow with the number of films.
 """
 
 from __future__ import annotations
@@ -63,31 +64,51 @@ class ResultsLog:
     def __init__(self, out: str | Path, resume: bool):
         self.path = Path(out) / LOG_NAME
         self.done: dict[tuple[str, str], dict] = {}
+        self.offsets: dict[tuple[str, str], int] = {}  # byte offset of each key's record in the log
         self.skipped_lines = 0
         if resume and self.path.is_file():
             with open(self.path, encoding="utf-8", errors="replace") as fh:
                 self.done, self.skipped_lines = parse_log(fh)
         # Rewrite the kept records first (drops an incomplete last line), then append.
         tmp = self.path.with_name(f".{LOG_NAME}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for rec in self.done.values():
-                fh.write(json.dumps(rec, allow_nan=False) + "\n")
+        with open(tmp, "wb") as fh:
+            for key, rec in self.done.items():
+                self.offsets[key] = fh.tell()
+                fh.write((json.dumps(rec, allow_nan=False) + "\n").encode("utf-8"))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
-        self._fh = open(self.path, "a", encoding="utf-8")
+        self._fh = open(self.path, "ab")
+        self._reader = None
 
     def get(self, key: tuple[str, str]) -> dict | None:
         return self.done.get(key) if key[1] else None
 
-    def append(self, key: tuple[str, str], film: dict | None = None, failure: dict | None = None) -> None:
+    def offset(self, key: tuple[str, str]) -> int:
+        """Where ``key``'s record starts in the log (kept from an earlier run or appended)."""
+        return self.offsets[key]
+
+    def append(self, key: tuple[str, str], film: dict | None = None, failure: dict | None = None) -> int:
+        """Append one record, flushed and synced; returns its byte offset."""
         rec = {"key": {"file": key[0], "sha256": key[1]}, **({"film": film} if film is not None else {"failure": failure})}
-        self._fh.write(json.dumps(rec, allow_nan=False) + "\n")
+        at = self._fh.tell()
+        self._fh.write((json.dumps(rec, allow_nan=False) + "\n").encode("utf-8"))
         self._fh.flush()
         os.fsync(self._fh.fileno())
+        self.offsets[key] = at
+        return at
+
+    def read(self, offset: int) -> dict:
+        """The record that starts at ``offset`` (one line read; nothing else is held in memory)."""
+        if self._reader is None:
+            self._reader = open(self.path, "rb")
+        self._reader.seek(offset)
+        return json.loads(self._reader.readline())
 
     def close(self) -> None:
         self._fh.close()
+        if self._reader is not None:
+            self._reader.close()
 
     def __enter__(self) -> "ResultsLog":
         return self

@@ -19,9 +19,10 @@ from converters.errors import InputError, look_up_option
 from converters.images import DEFAULT_MAX_PIXELS
 from screening.pipeline import Screener, ScreenConfig
 from screening.readers import FILM_SUFFIXES, find_films, read_film
-from screening.report import draw_overlay, overlay_name, report_document, write_report
+from screening.report import SCHEMA_VERSION, draw_overlay, overlay_name, write_report_stream
 
 ENGINES = ("local", "ray")
+KEEP_FILMS_UP_TO = 200  # mammo screen prints a row per film up to this many
 SCREEN_OUTPUTS = ("report.json", "report.csv", "overlays", "results.jsonl", "dicom-sr")
 OVERLAY_DIR = "overlays"
 
@@ -63,7 +64,7 @@ def unique_overlay_names(names: list[str]) -> list[str]:
 
 def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screener | None = None, progress: bool = True,
                  max_pixels: int | None = None, overwrite: bool = False, resume: bool = False,
-                 engine: str = "local", ray_address: str | None = None, actors: int = 2) -> dict:
+                 engine: str = "local", ray_address: str | None = None, actors: int = 2, keep_films: bool | None = True) -> dict:
     """Screen files/folders; a film that cannot be read is a failure entry, the rest go on.
 
     Args:
@@ -79,10 +80,14 @@ def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screene
             ``results.jsonl``) and screen only the films it had not finished or that changed.
         engine: ``local`` (this process) or ``ray`` (:mod:`screening.ray_engine`: ``actors``
             model replicas on a local Ray, or on the cluster at ``ray_address``).
+        keep_films: return the films in the document; ``False`` returns ``films: None`` with
+            ``n_films`` and the count of each verdict, so memory does not grow with the number
+            of films; ``None`` (``mammo screen``): keep them for batches of up to
+            :data:`KEEP_FILMS_UP_TO` films.
 
     Every result is appended to ``out/results.jsonl`` as it comes (:mod:`screening.results_log`);
-    the report merges them at the end. Returns the report document (also written to
-    ``out/report.json``).
+    the report is merged from it at the end, one film at a time. Returns the report document
+    (also written to ``out/report.json``), plus ``n_films`` and ``verdicts`` (counts).
     """
     from converters.output_dir import check_output_dir, claim_output_dir
 
@@ -97,30 +102,45 @@ def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screene
     from screening.results_log import ResultsLog
 
     look_up_option(engine, ENGINES, "engine")
-    if engine == "ray":
-        if not isinstance(actors, int) or actors < 1:
-            raise InputError(f"--actors must be >= 1, got {actors!r}")
-        screened, more = _screen_on_ray(files, out, config, limit, resume, ray_address, actors, progress)
-        screener = None
-    else:
-        screener = screener or Screener(config)
-        with ResultsLog(out, resume) as log:
+    if engine == "ray" and (not isinstance(actors, int) or actors < 1):
+        raise InputError(f"--actors must be >= 1, got {actors!r}")
+    with ResultsLog(out, resume) as log:
+        if engine == "ray":
+            screened, more = _screen_on_ray(files, out, config, limit, log, ray_address, actors, progress)
+            screener = None
+        else:
+            screener = screener or Screener(config)
             screened, more = screen_items(screener, files, out, config, progress, max_pixels=limit, log=log, keep_images=False)
-    results, failures = [r for r in screened if r is not None], failures + more
-    cfg = dataclasses.asdict(config)
-    cfg["max_pixels"] = limit
-    cfg["engine"] = engine if engine == "local" else {"name": "ray", "address": ray_address or "local", "actors": actors}
-    cfg["detector"] = {"backend": getattr(getattr(screener, "detector", None), "backend", None),
-                       "weights": _weights_name(config.detector_weights, "detector")}
-    cfg["classifier"] = {"weights": _weights_name(config.classifier_weights, "classifier")}
-    cfg["verdict_rule"] = verdict_rule(screener.film_model) if screener is not None else verdict_rule_of_config(config)
-    doc = report_document(results, failures, cfg)
-    if config.overlays:
-        names = unique_overlay_names([name for _, name in files])
-        screened_names = [n for n, r in zip(names, screened) if r is not None]
-        for film_json, name in zip(doc["films"], screened_names):
-            film_json["overlay"] = f"{OVERLAY_DIR}/{name}"
-    write_report(out, doc)
+        failures = failures + more
+        cfg = dataclasses.asdict(config)
+        cfg["max_pixels"] = limit
+        cfg["engine"] = engine if engine == "local" else {"name": "ray", "address": ray_address or "local", "actors": actors}
+        cfg["detector"] = {"backend": getattr(getattr(screener, "detector", None), "backend", None),
+                           "weights": _weights_name(config.detector_weights, "detector")}
+        cfg["classifier"] = {"weights": _weights_name(config.classifier_weights, "classifier")}
+        cfg["verdict_rule"] = verdict_rule(screener.film_model) if screener is not None else verdict_rule_of_config(config)
+        names = unique_overlay_names([name for _, name in files]) if config.overlays else None
+        verdicts: dict[str, int] = {}
+
+        def films():
+            """The report's films in input order, one record read from the log at a time."""
+            for i, r in enumerate(screened):
+                if r is None:
+                    continue
+                f = log.read(r)["film"] if isinstance(r, int) else (r if isinstance(r, dict) else r.to_json())
+                if names is not None:
+                    f["overlay"] = f"{OVERLAY_DIR}/{names[i]}"
+                yield f
+
+        def counted():
+            for f in films():
+                verdicts[f["verdict"]] = verdicts.get(f["verdict"], 0) + 1
+                yield f
+
+        n = write_report_stream(out, counted(), failures, cfg)
+        keep = keep_films if keep_films is not None else len(files) <= KEEP_FILMS_UP_TO
+        doc = {"schema_version": SCHEMA_VERSION, "films": list(films()) if keep else None, "config": cfg,
+               "failures": failures, "n_films": n, "verdicts": verdicts}
     return doc
 
 
@@ -154,8 +174,9 @@ def screen_items(screener: Screener, items, out: str | Path, config: ScreenConfi
 
     ``log`` (a :class:`screening.results_log.ResultsLog`): every result is appended to it as
     it comes, and a film it already holds (same name, same bytes) is not screened again: its
-    record is reused and its overlay redrawn. With ``keep_images=False`` the results are the
-    films' report entries (dicts), so memory does not hold the images of a long batch.
+    record is reused and its overlay redrawn. With ``keep_images=False`` and a log, a result is
+    the byte offset of the film's record in the log, so memory holds neither images nor
+    report entries of a long batch.
     """
     from contextlib import nullcontext
 
@@ -181,7 +202,7 @@ def screen_items(screener: Screener, items, out: str | Path, config: ScreenConfi
                     failures.append(earlier["failure"])
                     results.append(None)
                     continue
-                results.append(earlier["film"])
+                results.append(earlier["film"] if keep_images else log.offset(key))
                 if overlay_dir is not None:
                     redraw_overlay(path, earlier["film"], overlay_dir / overlay, config, limit)
                 continue
@@ -194,11 +215,10 @@ def screen_items(screener: Screener, items, out: str | Path, config: ScreenConfi
                     log.append(key, failure=failures[-1])
                 continue
             film_json = res.to_json()
-            if log is not None:
-                log.append(key, film=film_json)
+            at = log.append(key, film=film_json) if log is not None else None
             if overlay_dir is not None:
                 _draw(res.film, film_json, overlay_dir / overlay, config, write_png_atomic)
-            results.append(res if keep_images else film_json)
+            results.append(res if keep_images or at is None else at)
     return results, failures
 
 
@@ -217,16 +237,14 @@ def redraw_overlay(film_path, film_json: dict, dst: Path, config: ScreenConfig, 
         pass  # it was readable then; if not now, the report entry stays and the overlay is missing
 
 
-def _screen_on_ray(files, out: Path, config: ScreenConfig, limit: int, resume: bool, address, actors: int, progress: bool):
+def _screen_on_ray(files, out: Path, config: ScreenConfig, limit: int, log, address, actors: int, progress: bool):
     from contextlib import nullcontext
 
     from converters.atomic import owned_files_dir
     from screening.ray_engine import screen_items_ray
-    from screening.results_log import ResultsLog
 
     names = unique_overlay_names([name for _, name in files])
-    with ResultsLog(out, resume) as log, \
-            (owned_files_dir(Path(out) / OVERLAY_DIR) if config.overlays else nullcontext()) as overlay_dir:
+    with owned_files_dir(Path(out) / OVERLAY_DIR) if config.overlays else nullcontext() as overlay_dir:
         return screen_items_ray(files, Path(out), config, log, overlay_dir, names, limit, address, actors, progress)
 
 
@@ -263,6 +281,16 @@ def print_screen_summary(doc: dict, out: Path, console=None, truth: dict[str, st
     from screening.report import DRAW_THRESHOLDS, finding_of
 
     console = console or Console()
+    if doc.get("films") is None:  # a long batch: counts only, the films are in report.json
+        counts = ", ".join(f"{v} {k}" for k, v in sorted(doc.get("verdicts", {}).items()))
+        console.print(f"mammo screen: {doc['n_films']} films screened ({counts or 'none'}), {len(doc['failures'])} failed")
+        for fl in doc["failures"][:20]:
+            console.print(f"[red]failed[/red] {fl['file']}: {fl['error']}", soft_wrap=True)
+        if len(doc["failures"]) > 20:
+            console.print(f"... and {len(doc['failures']) - 20} more failures (report.json)")
+        console.print(f"verdict: {doc['config'].get('verdict_rule', '')}", soft_wrap=True)
+        console.print(f"report: {out / 'report.json'}  overlays: {out / OVERLAY_DIR}")
+        return
     table = Table(title=f"mammo screen: {len(doc['films'])} films, {len(doc['failures'])} failed")
     columns = ["file", "verdict"] + (["labelled"] if truth else []) + ["score", "masses", "clusters", "asym", "partner", "s"]
     for c in columns:

@@ -78,7 +78,8 @@ def screen_command(
         doc = screen_orthanc_study(orthanc, study, screener, out, gsps=dicom_gsps, progress=not quiet, overwrite=overwrite)
     else:
         doc = screen_paths(paths, out, cfg, screener=screener, progress=not quiet, max_pixels=max_pixels,
-                           overwrite=overwrite, resume=resume, engine=engine, ray_address=ray_address, actors=actors)
+                           overwrite=overwrite, resume=resume, engine=engine, ray_address=ray_address, actors=actors,
+                           keep_films=True if dicom_sr else None)
         if dicom_sr:
             from screening.dicom_sr import add_dicom_outputs
 

@@ -93,3 +93,18 @@ def test_a_moved_copy_of_the_folder_resumes_by_name_and_content(tmp_path):
     log = ResultsLog(out, resume=True)
     log.close()
     assert len(log.done) == 2 and np.all([len(k[1]) == 64 for k in log.done])
+
+
+def test_report_is_merged_from_the_log_one_film_at_a_time(tmp_path):
+    from screening.report import validate_report
+
+    d = _films(tmp_path / "films", 3)
+    kept = screen_paths([d], tmp_path / "a", stub_screener().config, screener=stub_screener(), progress=False)
+    lean = screen_paths([d], tmp_path / "b", stub_screener().config, screener=stub_screener(), progress=False,
+                        keep_films=False)
+    assert lean["films"] is None and lean["n_films"] == 3 and sum(lean["verdicts"].values()) == 3
+    a, b = (json.loads((tmp_path / k / "report.json").read_text()) for k in ("a", "b"))
+    validate_report(b)
+    strip = lambda doc: [{k: v for k, v in f.items() if k != "seconds"} for f in doc["films"]]  # noqa: E731
+    assert strip(a) == strip(b) == strip(kept)
+    assert (tmp_path / "a" / "report.csv").read_text().splitlines()[0].startswith("file,verdict,finding")
