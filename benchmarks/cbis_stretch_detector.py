@@ -20,13 +20,8 @@ Usage:
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
-
-# Run as a script, this folder comes first on sys.path, and benchmarks/detector.py would
-# shadow the detector package: drop that entry.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import typer
 

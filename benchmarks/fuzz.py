@@ -43,10 +43,6 @@ import traceback
 from collections import Counter
 from pathlib import Path
 
-# Run as a script, this folder comes first on sys.path, and benchmarks/detector.py and
-# benchmarks/classifier.py would shadow the packages of the same names: drop that entry.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import numpy as np
 
 from converters.errors import InputError

@@ -20,10 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-# Run as a script, this folder comes first on sys.path, and benchmarks/detector.py and
-# benchmarks/classifier.py would shadow the packages of the same names: drop that entry.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import numpy as np
 
 
@@ -56,9 +52,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from classifier.grade import load_grader
     from classifier.onnx_export import load_onnx_grader
-    from detector.api import load_detector
     from detector.onnx_runtime import load_onnx_detector
     from screening.pipeline import Screener, ScreenConfig
     from screening.readers import find_films, read_film

@@ -20,10 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-# Run as a script, this folder comes first on sys.path, and benchmarks/detector.py and
-# benchmarks/classifier.py would shadow the packages of the same names: drop that entry.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import numpy as np
 
 
@@ -75,6 +71,22 @@ def main() -> None:
             compare_breasts(img, other)
             bil_s.append(time.perf_counter() - t0)
 
+    # The same pipeline with both networks on onnxruntime (exported in memory from the same weights).
+    from classifier.onnx_export import load_onnx_grader
+    from detector.onnx_runtime import load_onnx_detector
+
+    t0 = time.perf_counter()
+    onnx = Screener(ScreenConfig(), detector=load_onnx_detector(None, conf=ScreenConfig().report_min_score),
+                    grader=load_onnx_grader(None))
+    onnx_start = time.perf_counter() - t0
+    for f in files[: args.warmup]:
+        onnx.screen_file(f)
+    pipe_onnx = []
+    for i, f in enumerate(files):
+        t0 = time.perf_counter()
+        screen_one(onnx, f, f.name, partner=(files[partners[i]], files[partners[i]].name) if i in partners else None)
+        pipe_onnx.append(time.perf_counter() - t0)
+
     ultralytics = import_ultralytics()
     state, meta = read_weights(default_weights_path())
     from ultralytics.nn.tasks import DetectionModel
@@ -98,6 +110,9 @@ def main() -> None:
           f"median {mp:.3f} s per film (target <= 0.5); {len(partners)} of {len(files)} films screened with their partner")
     print(f"  of which calcification clusters (native resolution): median {np.median(calc_s):.3f} s; "
           f"bilateral comparison: median {np.median(bil_s) if bil_s else float('nan'):.3f} s")
+    mo = float(np.median(pipe_onnx))
+    print(f"the same pipeline on onnxruntime: median {mo:.3f} s per film; ratio onnxruntime / PyTorch {mo / mp:.2f} "
+          f"(export of both networks at start-up: {onnx_start:.1f} s)")
     print(f"bare ultralytics YOLO.predict, same weights, on the film: median {mb:.3f} s per film")
     print(f"ratio pipeline / bare: {mp / mb:.2f} (the pipeline runs three models and a comparison; the bare predict one)")
     print(f"peak resident memory of this process: {peak_gb:.2f} GB (target <= 2)")

@@ -13,13 +13,10 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 

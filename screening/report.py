@@ -25,12 +25,10 @@ version 1 report is a mass (:func:`finding_of`). Films may carry extra keys (``f
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
 import numpy as np
 
-from converters.atomic import write_json_atomic, write_text_atomic
 from converters.errors import InputError
 from converters.records import GRADES
 

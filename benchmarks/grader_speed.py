@@ -2,8 +2,8 @@
 
 Usage::
 
-    python benchmarks/classifier.py                       # measure 50 steps, extrapolate 20,000
-    python benchmarks/classifier.py --run runs/classifier/bcdcnn_patient_all   # + a real run's time
+    python benchmarks/grader_speed.py                       # measure 50 steps, extrapolate 20,000
+    python benchmarks/grader_speed.py --run runs/classifier/bcdcnn_patient_all   # + a real run's time
 
 Training: the default config (configs/bcdcnn.yaml values: batch 32, plain SGD lr 0.003) on
 random 48x48 crops, ``torch.set_num_threads(1)`` as the training runs use; the per-step
@@ -16,13 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
-
-# Run as a script, this folder comes first on sys.path, and benchmarks/detector.py and
-# benchmarks/classifier.py would shadow the packages of the same names: drop that entry.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 # This file is named classifier.py: drop its own folder from the import path so that
 # `import classifier` finds the package, not this script.

@@ -8,7 +8,7 @@ change the arithmetic; that row says so). Training time per epoch is read from t
 default run's ``results.csv`` (ultralytics' cumulative ``time`` column), not retrained.
 
 Example:
-    python benchmarks/detector.py --mias-dir "$MIAS_DIR" --films 5 \
+    python benchmarks/detector_speed.py --mias-dir "$MIAS_DIR" --films 5 \
         --run work/runs/yolo-mias --weights-faster-rcnn work/runs/frcnn-mias/last.safetensors
 """
 
@@ -17,13 +17,8 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
-import sys
 import time
 from pathlib import Path
-
-# Run as a script, this folder comes first on sys.path, and benchmarks/detector.py and
-# benchmarks/classifier.py would shadow the packages of the same names: drop that entry.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 
 
