@@ -31,6 +31,7 @@ from converters.records import GRADES
 from screening.readers import FilmImage, read_film
 
 FINDING_TYPES = ("mass", "calcification", "asymmetry")
+RUNTIMES = ("torch", "onnxruntime")
 ASYMMETRY_FULL_SCALE = 0.2
 
 
@@ -55,6 +56,7 @@ class ScreenConfig:
     bilateral: bool = True
     film_model: str | None = None
     max_pixels: int = 100_000_000
+    runtime: str = "torch"
 
     def __post_init__(self) -> None:
         for name in ("score_threshold", "report_min_score"):
@@ -67,6 +69,8 @@ class ScreenConfig:
             raise ValueError(f"num_threads must be >= 1, got {self.num_threads}")
         if self.max_pixels < 1:
             raise ValueError(f"max_pixels must be >= 1, got {self.max_pixels}")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {self.runtime!r}")
 
 
 @dataclass(frozen=True)
@@ -178,11 +182,21 @@ class Screener:
         # One thread by default: on 2 shared cores, OpenMP threads that oversubscribe the CPU
         # stall each other (measured 2-3 s per film with 2 threads on a busy machine, 0.1 s with 1).
         torch.set_num_threads(self.config.num_threads)
-        if detector is None:
+        onnx = self.config.runtime == "onnxruntime"
+        if detector is None and onnx:
+            from detector.onnx_runtime import load_onnx_detector
+
+            detector = load_onnx_detector(self.config.detector_weights, conf=self.config.report_min_score,
+                                          intra_op_threads=self.config.num_threads)
+        elif detector is None:
             from detector.api import load_detector
 
             detector = load_detector(self.config.detector_weights, conf=self.config.report_min_score)
-        if grader is None:
+        if grader is None and onnx:
+            from classifier.onnx_export import load_onnx_grader
+
+            grader = load_onnx_grader(self.config.classifier_weights, intra_op_threads=self.config.num_threads)
+        elif grader is None:
             from classifier.grade import load_grader
 
             grader = load_grader(self.config.classifier_weights)

@@ -35,7 +35,8 @@ def screen_command(
     engine: Annotated[str, typer.Option(help="local (this process) or ray (Ray Data with an actor pool).")] = "local",
     ray_address: Annotated[str | None, typer.Option(help="Join this Ray cluster (e.g. HEAD:6379); default: start a local Ray.")] = None,
     actors: Annotated[int, typer.Option(help="With --engine ray: model replicas (actors), one CPU each.")] = 2,
-    runtime: Annotated[str, typer.Option(help="Network runtime: torch or onnxruntime (the same weights, exported in memory).")] = "torch",
+    runtime: Annotated[str | None, typer.Option(help="Network runtime: torch or onnxruntime (the same weights, exported in memory).",
+                                                show_default="the config's, torch")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Keep the finished films of an interrupted run into --out "
                                          "(its results.jsonl); screen the rest and any film whose file changed.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
@@ -51,6 +52,7 @@ def screen_command(
         mammo screen --orthanc http://127.0.0.1:8042 --study 1.2.3.4 --out screened
         mammo screen ARCHIVE --engine ray --actors 2 --out screened --resume
     """
+    from screening.pipeline import Screener
     from screening.run import print_screen_summary, screen_paths
 
     cfg = _config(config, {
@@ -58,20 +60,20 @@ def screen_command(
         "detector_weights": str(detector) if detector else None,
         "classifier_weights": str(classifier) if classifier else None,
         "num_threads": threads,
+        "runtime": runtime,
     })
     from converters.errors import InputError, look_up_option
 
-    look_up_option(runtime, ("torch", "onnxruntime"), "--runtime")
     look_up_option(engine, ("local", "ray"), "--engine")
-    if engine == "ray" and (orthanc or runtime != "torch"):
-        raise InputError("--engine ray screens folders with the torch runtime (not --orthanc or --runtime onnxruntime)")
+    if engine == "ray" and orthanc:
+        raise InputError("--engine ray screens files and folders, not --orthanc studies")
     if (orthanc is None) != (study is None):
         raise InputError("--orthanc URL and --study UID go together")
     if (orthanc is None) == (not paths):
         raise InputError("give films or folders to screen, or --orthanc URL --study UID (not both)")
     if dicom_gsps and not (dicom_sr or orthanc):
         raise InputError("--dicom-gsps needs --dicom-sr (or --orthanc)")
-    screener = _screener(cfg, runtime) if engine == "local" else None
+    screener = Screener(cfg) if engine == "local" else None
     if orthanc is not None:
         from screening.orthanc import screen_orthanc_study
 
@@ -87,18 +89,6 @@ def screen_command(
     print_screen_summary(doc, out)
     if doc["failures"]:
         raise typer.Exit(1)
-
-
-def _screener(cfg, runtime: str):
-    from screening.pipeline import Screener
-
-    if runtime == "torch":
-        return Screener(cfg)
-    from classifier.onnx_export import load_onnx_grader
-    from detector.onnx_runtime import load_onnx_detector
-
-    return Screener(cfg, detector=load_onnx_detector(cfg.detector_weights, conf=cfg.report_min_score, intra_op_threads=cfg.num_threads),
-                    grader=load_onnx_grader(cfg.classifier_weights, intra_op_threads=cfg.num_threads))
 
 
 def demo_command(
