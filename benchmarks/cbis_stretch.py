@@ -86,7 +86,7 @@ def _groups(patients) -> list[np.ndarray]:
 
 
 def _median_ci(values, patients, seed: int, n_resamples: int):
-    from converters.bootstrap import bootstrap_over_patients
+    from evaluation.bootstrap import bootstrap_over_patients
 
     values = np.asarray(values, dtype=float)
     return bootstrap_over_patients(patients, lambda idx: float(np.nanmedian(values[idx])), n_resamples, seed)

@@ -56,7 +56,7 @@ def main(
     from converters.splits import load_splits, select_split
     from detector.api import default_weights_path, load_detector
     from detector.compare import paired_differences, public
-    from detector.detection_metrics import fmt_estimate as _f
+    from evaluation.bootstrap import format_estimate as _f
 
     if not 1.0 < factor <= 10.0:
         raise typer.BadParameter(f"expected a stretch factor in (1, 10], got {factor}", param_hint="--factor")

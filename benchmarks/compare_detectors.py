@@ -72,7 +72,7 @@ def main(
     from converters.errors import InputError
     from detector.api import load_detector
     from detector.compare import paired_differences, public, score_condition, set_x_scale
-    from detector.detection_metrics import fmt_estimate as fmt
+    from evaluation.bootstrap import format_estimate as fmt
 
     torch.set_num_threads(threads)
     try:

@@ -38,7 +38,7 @@ def patient_ids(names: list[str]) -> list[str]:
 
 def ratio_estimate(onnx_s: np.ndarray, torch_s: np.ndarray, names: list[str]):
     """Median-over-films ratio onnxruntime / PyTorch with a bootstrap 95% CI over patients."""
-    from converters.bootstrap import bootstrap_over_patients
+    from evaluation.bootstrap import bootstrap_over_patients
 
     return bootstrap_over_patients(patient_ids(names), lambda idx: float(np.median(onnx_s[idx]) / np.median(torch_s[idx])))
 

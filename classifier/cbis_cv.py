@@ -224,8 +224,8 @@ def make_model(name: str, cfg: CbisCvConfig):
 
 
 def _auc_estimate(y, score, patients, cfg: CbisCvConfig) -> dict:
-    from classifier.metrics import auc
-    from converters.bootstrap import bootstrap_over_patients
+    from evaluation.roc import roc_auc as auc
+    from evaluation.bootstrap import bootstrap_over_patients
 
     est = bootstrap_over_patients(patients, lambda idx: auc(y[idx], score[idx]), cfg.n_bootstrap, cfg.seed)
     return {"value": est.value, "ci95": [est.ci_low, est.ci_high], "n_patients": est.n_patients,
@@ -234,7 +234,7 @@ def _auc_estimate(y, score, patients, cfg: CbisCvConfig) -> dict:
 
 def cross_validate(table: dict, cfg: CbisCvConfig) -> dict:
     """Pooled held-out AUC (bootstrap CI over patients) and per-fold AUCs, per model."""
-    from classifier.metrics import auc
+    from evaluation.roc import roc_auc as auc
     from converters.splits import kfold_patients
 
     films = [f for f in table["source"].films if any(l.severity for l in f.lesions)]
@@ -295,8 +295,8 @@ def mias_check(table: dict, mias_dir: Path, cfg: CbisCvConfig) -> dict:
 
 def _paired(y, patients, score_a, score_b, cfg: CbisCvConfig) -> dict:
     """AUC(a) - AUC(b) on the same lesions, bootstrap CI over patients."""
-    from classifier.metrics import auc
-    from converters.bootstrap import bootstrap_over_patients
+    from evaluation.roc import roc_auc as auc
+    from evaluation.bootstrap import bootstrap_over_patients
 
     est = bootstrap_over_patients(patients, lambda i: auc(y[i], score_a[i]) - auc(y[i], score_b[i]),
                                   cfg.n_bootstrap, cfg.seed)

@@ -89,7 +89,7 @@ def aggregate_cv(run_dirs: list[Path], mias_dir: Path, out_dir: Path, n_bootstra
     write_json_atomic(out_dir / "cv_summary.json", summary)
     lines = [f"# {len(folds)}-fold patient cross-validation (pooled held-out folds)", ""]
     for m, r in summary["pooled"].items():
-        from classifier.metrics import fmt
+        from evaluation.bootstrap import format_estimate as fmt
 
         lines.append(f"- {m}: accuracy {fmt(r['accuracy'])}; balanced accuracy {fmt(r['balanced_accuracy'])}; " + "; ".join(f"AUC {k} {fmt(v)}" for k, v in r["auc"].items()))
     for k, (mu, sd) in summary["per_fold_mean_sd"].items():

@@ -9,7 +9,7 @@ import torch
 
 from classifier.baselines import shortcut_score
 from classifier.data import Crops
-from classifier.metrics import classification_report, confusion_png, markdown_report
+from evaluation.classification import classification_report, confusion_png, markdown_report
 from classifier.train import images_to_tensor
 from converters.atomic import write_json_atomic, write_text_atomic
 

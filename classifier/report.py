@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from classifier.metrics import fmt
+from evaluation.bootstrap import format_estimate as fmt
 
 
 def load_eval(run_dir: Path, side: str = "test", model: str = "") -> dict | None:
@@ -19,9 +19,9 @@ def balanced_accuracy_of(run_dir: Path, side: str, metrics: dict, n_bootstrap: i
         return metrics["balanced_accuracy"]
     import numpy as np
 
-    from converters.bootstrap import bootstrap_over_patients
+    from evaluation.bootstrap import bootstrap_over_patients
 
-    from classifier.metrics import balanced_accuracy
+    from evaluation.classification import balanced_accuracy
 
     z = np.load(Path(run_dir) / f"predictions_{side}.npz")
     y, pred, n = z["labels"], z["probs"].argmax(1), z["probs"].shape[1]

@@ -8,7 +8,7 @@
   (ultralytics, default), :mod:`detector.rcnn_models` / :mod:`detector.rcnn_train` (torchvision
   Faster R-CNN and Mask R-CNN, from scratch).
 - :mod:`detector.cli`: ``mammo detector train | export | evaluate | predict``.
-- Metrics: :mod:`detector.detection_metrics`, :mod:`detector.froc`, :mod:`detector.coco_eval`.
+- Metrics: :mod:`evaluation.detection`, :mod:`evaluation.froc`, :mod:`evaluation.coco_map`.
 
 Nothing is imported or configured at import time; ultralytics' offline set-up
 (:mod:`detector.offline`) runs inside the functions that need it.

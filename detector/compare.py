@@ -27,9 +27,9 @@ def set_x_scale(detector, x_scale: float) -> None:
 
 def score_condition(detector, films, images_dir: Path, n_boot: int, seed: int, split: str) -> dict:
     """Predict every film with ``detector``: headline detection figures plus the FROC events for pairing."""
-    from detector.detection_metrics import evaluate_predictions
+    from evaluation.detection import evaluate_predictions
     from detector.evaluate import predict_films
-    from detector.froc import FrocEvents, match_predictions
+    from evaluation.froc import FrocEvents, match_predictions
 
     predictions, seconds = predict_films(detector, films, images_dir)
     m = evaluate_predictions(films, predictions, n_resamples=n_boot, seed=seed, split_name=split)
@@ -46,9 +46,9 @@ def score_condition(detector, films, images_dir: Path, n_boot: int, seed: int, s
 
 def paired_differences(films, a: dict, b: dict, n_boot: int, seed: int) -> dict:
     """``b - a`` for sensitivity at 1 FP/film and mean FROC sensitivity, same patient resamples."""
-    from converters.bootstrap import bootstrap_over_patients
-    from detector.detection_metrics import _est
-    from detector.froc import FP_RATES_PER_FILM
+    from evaluation.bootstrap import bootstrap_over_patients
+    from evaluation.detection import _est
+    from evaluation.froc import FP_RATES_PER_FILM
 
     pids = [f.patient_id for f in films]
     at1 = list(FP_RATES_PER_FILM).index(1.0)

@@ -2,7 +2,7 @@
 
 Films come from a MIAS folder (all of them with ``--all``, or one split of a
 ``splits.json``); predictions are made with ONE loaded :class:`detector.api.Detector` and
-scored by :func:`detector.detection_metrics.evaluate_predictions` (COCO mAP, FROC, film
+scored by :func:`evaluation.detection.evaluate_predictions` (COCO mAP, FROC, film
 AUC, bootstrap CIs over patients). Writes ``OUT/predictions.json``, ``OUT/timing.json`` and
 the metric files (``metrics.json``, ``metrics.md``, ``froc.png``, ``pr.png``).
 """
@@ -18,6 +18,7 @@ from converters.atomic import write_json_atomic
 from converters.images import read_gray8
 from converters.mias import load_mias
 from converters.splits import load_splits, select_split
+from evaluation.bootstrap import format_estimate
 
 
 def predict_films(detector, films, mias_dir: Path, progress: bool = True) -> tuple[dict, list[float]]:
@@ -33,13 +34,6 @@ def predict_films(detector, films, mias_dir: Path, progress: bool = True) -> tup
     return predictions, seconds
 
 
-def _fmt(e: dict) -> str:
-    if e["value"] is None:
-        return "n/a"
-    lo, hi = e["ci95"]
-    return f"{e['value']:.3f} [{'n/a' if lo is None else f'{lo:.3f}'}, {'n/a' if hi is None else f'{hi:.3f}'}]"
-
-
 def summary_lines(metrics: dict, timing: dict) -> list[str]:
     """Human summary of :func:`evaluate_predictions`' dict: the headline figures with 95% CIs."""
     c = metrics["counts"]
@@ -48,10 +42,10 @@ def summary_lines(metrics: dict, timing: dict) -> list[str]:
              f"hit rule {metrics['hit_rule']['name']}; 95% CI bootstrap over patients"]
     for subset in ("all", "mass", "calc"):
         f = metrics["froc"][subset]
-        lines.append(f"{subset} (n={f['n_lesions']}): mAP50 {_fmt(metrics['coco'][subset]['map50'])}, "
-                     f"mAP50-95 {_fmt(metrics['coco'][subset]['map50_95'])}, "
-                     f"sensitivity@1FP/film {_fmt(f['sensitivity'][at1])}, mean FROC sensitivity {_fmt(f['mean_sensitivity'])}")
-    lines.append(f"film-level AUC (max score) {_fmt(metrics['film_level']['roc_auc'])}")
+        lines.append(f"{subset} (n={f['n_lesions']}): mAP50 {format_estimate(metrics['coco'][subset]['map50'])}, "
+                     f"mAP50-95 {format_estimate(metrics['coco'][subset]['map50_95'])}, "
+                     f"sensitivity@1FP/film {format_estimate(f['sensitivity'][at1])}, mean FROC sensitivity {format_estimate(f['mean_sensitivity'])}")
+    lines.append(f"film-level AUC (max score) {format_estimate(metrics['film_level']['roc_auc'])}")
     lines.append(f"prediction: median {timing['median_s']:.3f} s per film ({timing['backend']}, {timing['films']} films)")
     return lines
 
@@ -60,7 +54,7 @@ def run_evaluate(mias_dir, out, weights=None, splits=None, split=None, hit_rule=
                  progress: bool = True, film_size: int = 1024) -> list[str]:
     """Evaluate a detector on MIAS films; writes the metric files and returns summary lines."""
     from detector.api import default_weights_path, load_detector
-    from detector.detection_metrics import evaluate_predictions
+    from evaluation.detection import evaluate_predictions
 
     mias_dir, out = Path(mias_dir), Path(out)
     films = list(load_mias(mias_dir, resolution_wh=(film_size, film_size)).films)

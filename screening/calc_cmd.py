@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from evaluation.bootstrap import format_estimate
+
 calc_app = typer.Typer(no_args_is_help=True, add_completion=False)
 verdict_app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -32,11 +34,11 @@ def calc_train_command(
     cfg = load_config(CalcTrainConfig, config, {"seed": seed})
     res = train_calcifications(mias_dir, splits, cfg, out, progress=not quiet, config_name=config.name if config else None)
     f = res["figures"]
-    sens = ", ".join(f"{r:g}: {_fmt(e)}" for r, e in zip(f["fp_per_film"], f["cluster_sensitivity"]))
+    sens = ", ".join(f"{r:g}: {format_estimate(e)}" for r, e in zip(f["fp_per_film"], f["cluster_sensitivity"]))
     typer.echo(f"training patients, {f['films']} films ({f['calcification_films']} with located calcifications, "
                f"{f['clusters_labelled']} clusters), out-of-fold:")
     typer.echo(f"  cluster sensitivity at FP/film {sens}")
-    typer.echo(f"  calcification films vs normal films, ROC AUC {_fmt(f['calc_films_vs_normal_auc'])}")
+    typer.echo(f"  calcification films vs normal films, ROC AUC {format_estimate(f['calc_films_vs_normal_auc'])}")
     typer.echo(f"weights: {res['weights']} ({res['minutes']:.1f} min)")
 
 
@@ -69,17 +71,11 @@ def verdict_fit_command(
     f = fit_verdict(mias_dir, splits, calc_run, out, c=c, seed=seed, target_specificity=target_specificity, detector_weights=detector,
                     classifier_weights=classifier, progress=not quiet)
     cal = f["calibration"]
-    typer.echo(f"film ROC AUC, normal vs abnormal: training patients out of fold {_fmt(f['train_out_of_fold_auc'])}; "
-               f"validation patients {_fmt(f['val_auc'])}")
+    typer.echo(f"film ROC AUC, normal vs abnormal: training patients out of fold {format_estimate(f['train_out_of_fold_auc'])}; "
+               f"validation patients {format_estimate(f['val_auc'])}")
     for split, cc in cal.items():
         typer.echo(f"calibration ({split}): Brier {cc['brier']:.3f}, ECE {cc['ece']:.3f}, n={cc['n']}")
     sets = ", ".join(f"{k} {v:.3f}" for k, v in f["feature_sets_out_of_fold_auc"].items())
     typer.echo(f"feature set: {f['feature_set']} (out-of-fold AUC on training patients by set: {sets})")
     typer.echo(f"thresholds: abnormal {f['abnormal_threshold']:.5f}, malignant {f['malignant_threshold']:.5f} ({f['threshold_rule']})")
     typer.echo(f"model: {out / 'film-model.json'}  reliability diagram: {out / 'reliability.png'}")
-
-
-def _fmt(e: dict) -> str:
-    from detector.detection_metrics import fmt_estimate
-
-    return fmt_estimate(e)

@@ -2,7 +2,7 @@
 
 Three questions, kept apart so detection misses and grading mistakes are told apart:
 
-* detection: COCO mAP and FROC of the pipeline's boxes (:mod:`detector.detection_metrics`);
+* detection: COCO mAP and FROC of the pipeline's boxes (:mod:`evaluation.detection`);
 * grading: accuracy of the grade on labelled lesions the pipeline FOUND (a detection at or
   above the score threshold hits it under the hit rule), and of the classifier on the TRUE
   lesion crops (the labelled circle's box);
@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from converters.bootstrap import bootstrap_over_patients
+from evaluation.bootstrap import bootstrap_over_patients
+from evaluation.roc import roc_auc, sens_spec, youden_threshold  # noqa: F401  (re-exported for the commands)
 from converters.records import GRADES, Film
 
 BCSC_REFERENCE = {"sensitivity": 0.869, "specificity": 0.889, "source": "BCSC screening radiologists (Lehman et al., Radiology 2017)"}
@@ -70,28 +71,6 @@ def per_type_auc(films: list[Film], doc_by_film: dict, n_resamples: int, seed: i
     return out
 
 
-def roc_auc(labels, scores) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    labels = np.asarray(labels)
-    if labels.size == 0 or labels.min() == labels.max():
-        return float("nan")
-    return float(roc_auc_score(labels, scores))
-
-
-def youden_threshold(labels, scores) -> float:
-    """Score threshold maximising sensitivity + specificity - 1 (ties: the higher threshold)."""
-    from sklearn.metrics import roc_curve
-
-    labels = np.asarray(labels)
-    if labels.size == 0 or labels.min() == labels.max():
-        return float("nan")
-    fpr, tpr, thr = roc_curve(labels, scores)
-    j = tpr - fpr
-    best = np.flatnonzero(j == j.max())[0]
-    return float(min(thr[best], 1.0))
-
-
 def verdict_score(film_json: dict) -> float:
     """Highest detection score graded benign or malignant (0 if none): the verdict is not
     ``normal`` exactly when this reaches ``score_threshold``, so a threshold on it is a
@@ -99,17 +78,9 @@ def verdict_score(film_json: dict) -> float:
     return max((d["score"] for d in film_json.get("detections", []) if d["grade"] != "normal"), default=0.0)
 
 
-def sens_spec(labels, scores, threshold) -> tuple[float, float]:
-    labels = np.asarray(labels, bool)
-    pred = np.asarray(scores) >= threshold
-    sens = float(pred[labels].mean()) if labels.any() else float("nan")
-    spec = float((~pred[~labels]).mean()) if (~labels).any() else float("nan")
-    return sens, spec
-
-
 def grading_metrics(films: list[Film], doc_by_film: dict, grader, images: dict, score_threshold: float, n_resamples: int, seed: int) -> dict:
     """Grade accuracy on found lesions and classifier accuracy on true lesion crops."""
-    from detector.froc import hit_matrix
+    from evaluation.froc import hit_matrix
 
     found_true, found_pred, found_pid = [], [], []
     crop_true, crop_pred, crop_pid = [], [], []

@@ -85,7 +85,7 @@ def evaluate_command(
 
     from converters.atomic import write_json_atomic, write_text_atomic
     from converters.config import load_config
-    from detector.detection_metrics import evaluate_predictions
+    from evaluation.detection import evaluate_predictions
     from screening.evaluate import (
         film_level_metrics,
         grading_metrics,

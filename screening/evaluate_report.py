@@ -6,17 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _fmt(est) -> str:
-    if not isinstance(est, dict) or est.get("value") is None:
-        return "n/a"
-    v = est["value"]
-    lo, hi = (est.get("ci95") or [None, None])[:2]
-    if v != v:  # nan
-        return "n/a"
-    if lo is None or hi is None or lo != lo or hi != hi:
-        return f"{v:.3f} (CI n/a)"
-    return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+from evaluation.bootstrap import format_estimate as _fmt
 
 
 def metrics_to_markdown(m: dict) -> str:
@@ -86,7 +76,7 @@ def plot_film_roc(films, by_film: dict, path: Path, split_name: str) -> None:
     from matplotlib.figure import Figure
     from sklearn.metrics import roc_curve
 
-    from detector.plots import save_figure_atomic
+    from evaluation.plots import save_figure_atomic
 
     labels = np.array([f.is_abnormal for f in films])
     scores = np.array([by_film.get(f.film_id, {}).get("abnormal_score", 0.0) for f in films])

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from converters.atomic import write_json_atomic
-from converters.bootstrap import bootstrap_over_patients
+from evaluation.bootstrap import bootstrap_over_patients
 from converters.errors import InputError
 from converters.images import read_gray8
 from converters.splits import load_splits
@@ -47,7 +47,7 @@ def _films_of(mias_dir, splits, wanted: tuple[str, ...]):
 def calc_cv_figures(films, oof: dict[str, list[dict]], n_resamples: int, seed: int) -> dict:
     """Out-of-fold calcification figures on real films: cluster FROC (centre rule) and
     calcification films against normal films, each with a patient CI."""
-    from detector.froc import FP_RATES_PER_FILM, evaluate_froc, match_predictions, roc_auc
+    from evaluation.froc import FP_RATES_PER_FILM, evaluate_froc, match_predictions, roc_auc
 
     scored = [f for f in films if f.film_id in oof]
     preds = {f.film_id: _Pred(oof[f.film_id]) for f in scored}

@@ -5,7 +5,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from classifier.baselines import shortcut_score
-from classifier.metrics import auc, classification_report, one_vs_rest
+from evaluation.classification import classification_report, one_vs_rest
+from evaluation.roc import roc_auc as auc
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -7,7 +7,7 @@ import pytest
 from classifier.baselines import shortcut_score
 from classifier.config import ClassifierConfig
 from classifier.data import FilmCache, cut_crops, lesion_sides
-from classifier.metrics import auc
+from evaluation.roc import roc_auc as auc
 from converters.mias import load_mias
 
 MIAS_DIR = os.environ.get("MIAS_DIR")

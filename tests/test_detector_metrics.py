@@ -10,9 +10,9 @@ import pytest
 
 from converters.errors import InputError
 from converters.records import Film, ImageLabel, Lesion
-from detector.coco_eval import ap_on_films, evaluate_coco, pr_curve
-from detector.detection_metrics import evaluate_predictions, metrics_markdown
-from detector.froc import (
+from evaluation.coco_map import ap_on_films, evaluate_coco, pr_curve
+from evaluation.detection import evaluate_predictions, metrics_markdown
+from evaluation.froc import (
     FP_RATES_PER_FILM,
     FrocEvents,
     evaluate_froc,

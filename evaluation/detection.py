@@ -4,8 +4,8 @@
 call: ground-truth Films plus predictions in film pixels in, a JSON-ready dict out (and,
 with ``out_dir``, ``metrics.json``, ``metrics.md``, ``froc.png``, ``pr.png``).
 :func:`metrics_markdown` renders that dict as a table. Matching rules live in
-:mod:`detector.froc` (FROC) and :mod:`detector.coco_eval` (mAP). Every figure carries a
-95% CI from resampling patients (:func:`converters.bootstrap.bootstrap_over_patients`);
+:mod:`evaluation.froc` (FROC) and :mod:`evaluation.coco_map` (mAP). Every figure carries a
+95% CI from resampling patients (:func:`evaluation.bootstrap.bootstrap_over_patients`);
 all figures share the same resamples.
 """
 
@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from converters.atomic import write_json_atomic, write_text_atomic
-from converters.bootstrap import Estimate, bootstrap_over_patients
+from evaluation.bootstrap import Estimate, bootstrap_over_patients, format_estimate
 from converters.errors import InputError, look_up_option
 from converters.records import Film
-from detector.coco_eval import ap_on_films, evaluate_coco_subsets, pr_curve
-from detector.froc import (
+from evaluation.coco_map import ap_on_films, evaluate_coco_subsets, pr_curve
+from evaluation.froc import (
     FP_RATES_PER_FILM,
     HIT_RULE_TEXT,
     HIT_RULES,
@@ -31,7 +31,7 @@ from detector.froc import (
     match_predictions,
     memo_by_index,
 )
-from detector.plots import plot_froc, plot_pr
+from evaluation.plots import plot_froc, plot_pr
 
 DEFAULT_N_RESAMPLES = 300
 
@@ -220,15 +220,6 @@ def _write_plots(out: Path, metrics: dict, froc: dict, coco: dict) -> None:
     )
 
 
-def fmt_estimate(est: dict | None, digits: int = 3) -> str:
-    """``0.812 [0.700, 0.900]`` from an estimate dict; n/a for undefined parts."""
-    if est is None or est.get("value") is None:
-        return "n/a"
-    lo, hi = est["ci95"]
-    ci = "[n/a]" if lo is None or hi is None else f"[{lo:.{digits}f}, {hi:.{digits}f}]"
-    return f"{est['value']:.{digits}f} {ci}"
-
-
 def metrics_markdown(metrics: dict) -> str:
     """Markdown report of :func:`evaluate_predictions`' dict: every figure with its 95% CI."""
     c = metrics["counts"]
@@ -250,25 +241,25 @@ def metrics_markdown(metrics: dict) -> str:
         "",
         "| Figure | " + " | ".join(f"{head[s]} (n={metrics['froc'][s]['n_lesions']})" for s in cols) + " |",
         "|---|" + "---|" * len(cols),
-        "| mAP@0.5 | " + " | ".join(fmt_estimate(metrics["coco"][s]["map50"]) for s in cols) + " |",
-        "| mAP@0.5:0.95 | " + " | ".join(fmt_estimate(metrics["coco"][s]["map50_95"]) for s in cols) + " |",
+        "| mAP@0.5 | " + " | ".join(format_estimate(metrics["coco"][s]["map50"]) for s in cols) + " |",
+        "| mAP@0.5:0.95 | " + " | ".join(format_estimate(metrics["coco"][s]["map50_95"]) for s in cols) + " |",
     ]
     rates = metrics["froc"]["all"]["fp_per_film"]
     for j, r in enumerate(rates):
         lines.append(
             f"| Sensitivity @ {r:g} FP/film | "
-            + " | ".join(fmt_estimate(metrics["froc"][s]["sensitivity"][j]) for s in cols)
+            + " | ".join(format_estimate(metrics["froc"][s]["sensitivity"][j]) for s in cols)
             + " |"
         )
     lines.append(
         f"| Mean sensitivity ({len(rates)} FP rates) | "
-        + " | ".join(fmt_estimate(metrics["froc"][s]["mean_sensitivity"]) for s in cols)
+        + " | ".join(format_estimate(metrics["froc"][s]["mean_sensitivity"]) for s in cols)
         + " |"
     )
     fl = metrics["film_level"]
     lines.append(
         f"| Film ROC AUC, normal ({fl['n_normal']}) vs abnormal ({fl['n_abnormal']}), max score | "
-        + fmt_estimate(fl["roc_auc"]) + " |" + " — |" * (len(cols) - 1)
+        + format_estimate(fl["roc_auc"]) + " |" + " — |" * (len(cols) - 1)
     )
     notes = [
         f"- {head[s]}: {metrics['coco'][s]['reason']}." for s in cols if metrics["coco"][s]["reason"]

@@ -63,3 +63,23 @@ def bootstrap_over_patients(
         return Estimate(value, float("nan"), float("nan"), len(uniq))
     lo, hi = np.percentile(stats, [2.5, 97.5])
     return Estimate(value, float(lo), float(hi), len(uniq))
+
+
+def format_estimate(est, digits: int = 3, pct: bool = False) -> str:
+    """``0.812 [0.700, 0.900]`` from an :class:`Estimate` or its dict (``as_dict``, or JSON
+    with ``null`` bounds); ``n/a`` for an undefined figure, ``[CI n/a]`` for undefined bounds.
+    ``pct`` shows percentages."""
+    if est is None:
+        return "n/a"
+    if isinstance(est, Estimate):
+        est = est.as_dict()
+    v = est.get("value") if isinstance(est, dict) else None
+    lo, hi = (est.get("ci95") or [None, None])[:2] if isinstance(est, dict) else (None, None)
+    k = 100.0 if pct else 1.0
+    finite = lambda x: x is not None and x == x and abs(x) != float("inf")  # noqa: E731
+    if not finite(v):
+        return "n/a"
+    if not (finite(lo) and finite(hi)):
+        return f"{v * k:.{digits}f} [CI n/a]"
+    return f"{v * k:.{digits}f} [{lo * k:.{digits}f}, {hi * k:.{digits}f}]"
+

@@ -36,7 +36,7 @@ import numpy as np
 
 from converters.errors import InputError, look_up_option
 from converters.records import Film
-from detector.froc import SUBSETS, as_arrays, check_predictions, in_subset
+from evaluation.froc import SUBSETS, as_arrays, check_predictions, in_subset
 
 CATEGORY = {"id": 1, "name": "lesion", "supercategory": "lesion"}
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)

@@ -4,31 +4,15 @@ Table I (the paper's form) is one-vs-rest per class: TP, TN, FP, FN, FPR, FNR,
 sensitivity, specificity, accuracy. Beside it: per-class precision/recall, macro-F1,
 3-class accuracy and one-vs-rest AUCs (normal vs abnormal; benign vs malignant among the
 lesion crops). Counts are reported as counted; every rate carries a CI from
-:func:`converters.bootstrap.bootstrap_over_patients`.
+:func:`evaluation.bootstrap.bootstrap_over_patients`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from converters.bootstrap import bootstrap_over_patients
-
-
-def auc(y_true: np.ndarray, score: np.ndarray) -> float:
-    """ROC AUC (Mann-Whitney, ties count half); ``nan`` if only one class is present."""
-    y = np.asarray(y_true).astype(bool)
-    s = np.asarray(score, dtype=np.float64)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(s.size, np.float64)
-    sorted_s = s[order]
-    # average ranks for ties
-    _, first, counts = np.unique(sorted_s, return_index=True, return_counts=True)
-    avg = first + (counts - 1) / 2.0 + 1
-    ranks[order] = np.repeat(avg, counts)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+from evaluation.bootstrap import bootstrap_over_patients, format_estimate
+from evaluation.roc import roc_auc
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
@@ -115,27 +99,16 @@ def classification_report(
     aucs = {}
     for name, (truth, score, mask) in auc_scores(probs, y_true, class_names).items():
         m = np.flatnonzero(mask)
-        aucs[name] = bootstrap_over_patients(pids[m], lambda i, t=truth[m], s=score[m]: auc(t[i], s[i]),
+        aucs[name] = bootstrap_over_patients(pids[m], lambda i, t=truth[m], s=score[m]: roc_auc(t[i], s[i]),
                                              n_resamples=n_bootstrap, seed=seed).as_dict()
     report["auc"] = aucs
     for name, (truth, score) in (extra_scores or {}).items():
         truth = np.asarray(truth)
         ok = np.flatnonzero(truth >= 0)  # -1 marks crops outside that question
         report.setdefault("baseline_auc", {})[name] = bootstrap_over_patients(
-            pids[ok], lambda i, t=truth[ok], s=np.asarray(score)[ok]: auc(t[i], s[i]),
+            pids[ok], lambda i, t=truth[ok], s=np.asarray(score)[ok]: roc_auc(t[i], s[i]),
             n_resamples=n_bootstrap, seed=seed).as_dict()
     return report
-
-
-def fmt(e: dict, pct: bool = False) -> str:
-    """``0.812 [0.700, 0.900]`` from an estimate dict."""
-    v, (lo, hi) = e["value"], e["ci95"]
-    k = 100.0 if pct else 1.0
-    if not np.isfinite(v):
-        return "n/a"
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return f"{v * k:.3f} [CI n/a]"
-    return f"{v * k:.3f} [{lo * k:.3f}, {hi * k:.3f}]"
 
 
 def markdown_report(report: dict, title: str, leaky: bool) -> str:
@@ -146,19 +119,19 @@ def markdown_report(report: dict, title: str, leaky: bool) -> str:
     lines += ["", "| class | TP | TN | FP | FN | FPR | FNR | sensitivity | specificity | accuracy |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in report["table1"].items():
-        lines.append(f"| {name} | {r['TP']} | {r['TN']} | {r['FP']} | {r['FN']} | {fmt(r['FPR'])} | {fmt(r['FNR'])} | "
-                     f"{fmt(r['sensitivity'])} | {fmt(r['specificity'])} | {fmt(r['accuracy'])} |")
+        lines.append(f"| {name} | {r['TP']} | {r['TN']} | {r['FP']} | {r['FN']} | {format_estimate(r['FPR'])} | {format_estimate(r['FNR'])} | "
+                     f"{format_estimate(r['sensitivity'])} | {format_estimate(r['specificity'])} | {format_estimate(r['accuracy'])} |")
     lines += ["", "| class | precision | recall | F1 |", "| --- | --- | --- | --- |"]
     for name, r in report["table1"].items():
-        lines.append(f"| {name} | {fmt(r['precision'])} | {fmt(r['sensitivity'])} | {fmt(r['f1'])} |")
-    lines += ["", f"- accuracy ({len(report['table1'])}-class): {fmt(report['accuracy'])}",
-              f"- balanced accuracy (mean per-class recall): {fmt(report['balanced_accuracy'])}"
+        lines.append(f"| {name} | {format_estimate(r['precision'])} | {format_estimate(r['sensitivity'])} | {format_estimate(r['f1'])} |")
+    lines += ["", f"- accuracy ({len(report['table1'])}-class): {format_estimate(report['accuracy'])}",
+              f"- balanced accuracy (mean per-class recall): {format_estimate(report['balanced_accuracy'])}"
               if "balanced_accuracy" in report else "- balanced accuracy: n/a",
-              f"- macro-F1: {fmt(report['macro_f1'])}"]
+              f"- macro-F1: {format_estimate(report['macro_f1'])}"]
     for name, e in report["auc"].items():
-        lines.append(f"- AUC {name}: {fmt(e)}")
+        lines.append(f"- AUC {name}: {format_estimate(e)}")
     for name, e in report.get("baseline_auc", {}).items():
-        lines.append(f"- baseline AUC {name}: {fmt(e)}")
+        lines.append(f"- baseline AUC {name}: {format_estimate(e)}")
     lines.append(f"- confusion (rows true, cols predicted, order {list(report['class_counts'])}): {report['confusion']}")
     return "\n".join(lines) + "\n"
 

@@ -36,7 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from converters.bootstrap import Estimate, bootstrap_over_patients
+from evaluation.bootstrap import Estimate, bootstrap_over_patients
+from evaluation.roc import roc_auc
 from converters.errors import InputError, look_up_option
 from converters.records import Film, Lesion
 
@@ -269,19 +270,6 @@ def film_level_scores(matches: Sequence[FilmMatches]) -> np.ndarray:
     s = np.array([m.max_score for m in matches], dtype=np.float64)
     floor = np.nanmin(s) - 1.0 if np.isfinite(s).any() else 0.0
     return np.where(np.isfinite(s), s, floor)
-
-
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC (ties count half); ``nan`` when one class is missing."""
-    labels = np.asarray(labels, dtype=bool)
-    scores = np.asarray(scores, dtype=np.float64)
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    from scipy.stats import rankdata
-
-    ranks = rankdata(scores)
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def memo_by_index(fn):
