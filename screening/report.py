@@ -121,11 +121,14 @@ CSV_HEADER = ["file", "verdict", "finding", "x1", "y1", "x2", "y2", "score", "gr
 def write_report(out: Path, doc: dict) -> None:
     """``report.json`` and ``report.csv`` of a report document (validated first)."""
     validate_report(doc, out / "report.json")
-    write_report_stream(out, doc["films"], doc["failures"], doc["config"])
+    extra = {k: v for k, v in doc.items() if k not in ("schema_version", "films", "config", "failures")}
+    write_report_stream(out, doc["films"], doc["failures"], doc["config"], extra)
 
 
-def write_report_stream(out: Path, films, failures: list[dict], config: dict) -> int:
+def write_report_stream(out: Path, films, failures: list[dict], config: dict, extra: dict | None = None) -> int:
     """``report.json`` and ``report.csv`` from an iterable of films, one film in memory at a time.
+
+    ``extra``: further top-level keys (e.g. ``orthanc``), written after ``failures``.
 
     Each film is validated as it is written; both files go to temporary names and are
     renamed at the end, so a failure leaves the previous report in place. Returns the
@@ -155,7 +158,9 @@ def write_report_stream(out: Path, films, failures: list[dict], config: dict) ->
                                 p["benign"], p["malignant"], d.get("n_specks", "")])
                 n += 1
             js.write("\n ],\n \"config\": " + json.dumps(finite_json(config), allow_nan=False)
-                     + ",\n \"failures\": " + json.dumps(finite_json(list(failures)), allow_nan=False) + "\n}\n")
+                     + ",\n \"failures\": " + json.dumps(finite_json(list(failures)), allow_nan=False)
+                     + "".join(f",\n {json.dumps(str(k))}: {json.dumps(finite_json(v), allow_nan=False)}"
+                               for k, v in (extra or {}).items()) + "\n}\n")
         os.replace(jtmp, out / "report.json")
         os.replace(ctmp, out / "report.csv")
     except BaseException:
