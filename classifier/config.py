@@ -22,7 +22,11 @@ class ClassifierConfig:
     """Everything a training run depends on.
 
     Args:
-        arch: ``bcdcnn`` or ``resnet18`` (see :data:`classifier.model.ARCHS`).
+        arch: ``bcdcnn``, ``resnet18`` or ``yolov5n_stem`` (see :data:`classifier.model.ARCHS`).
+        start_weights: a ``.safetensors`` file whose tensors are copied into the new model by
+            name and shape before training (:func:`classifier.model.load_start_weights`), e.g.
+            ``../shared/pretrained/yolov5n-coco/backbone_neck.safetensors`` for ``yolov5n_stem``;
+            empty: all layers start from initialisation. Its sha256 goes into the run's sidecar.
         input_px: crop side fed to the network (48 for BCDCNN, as the paper).
         drop_rate: dropout before the last layer.
         protocol: ``patient`` (split patients, then crop/augment the training side) or
@@ -32,6 +36,10 @@ class ClassifierConfig:
         split_seed, val_frac, test_frac: the converters' patient split (or the paper's crop split).
         fold, kfold: ``fold >= 0`` trains on the other ``kfold - 1`` patient folds of the
             development (non-test) films and evaluates on fold ``fold``.
+        coco_cv: with ``fold >= 0`` and an added COCO source, fold that source's development
+            patients the same way (its fold ``fold`` is held out as side ``test_coco``); off,
+            all its training patients join every fold (and ``val_coco``/``test_coco`` are its
+            fixed validation and test patients).
         steps, batch_size, lr, optimizer, momentum, weight_decay: the optimisation recipe.
         balance: ``oversample`` (class-weighted sampling), ``undersample`` (a balanced subset),
             ``weighted`` (class-weighted loss) or ``none``.
@@ -48,6 +56,7 @@ class ClassifierConfig:
     """
 
     arch: str = "bcdcnn"
+    start_weights: str = ""
     input_px: int = 48
     drop_rate: float = 0.5
     protocol: str = "patient"
@@ -58,6 +67,7 @@ class ClassifierConfig:
     test_frac: float = 0.2
     fold: int = -1
     kfold: int = 5
+    coco_cv: bool = False
     steps: int = 20000
     batch_size: int = 32
     lr: float = 0.003

@@ -14,7 +14,13 @@ An added COCO source (``coco_sources``, e.g. CBIS-DDSM masses) is split by patie
 same function and seed; crops of its training patients (lesion boxes, plus
 ``coco_normals_per_film`` normal crops away from the boxes) join the training side, its
 validation and test patients become the held-out sides ``val_coco`` and ``test_coco``. Validation and test stay mini-MIAS
-patients, so the figures compare with a mini-MIAS-only run.
+patients, so the figures compare with a mini-MIAS-only run. With ``coco_cv`` and ``fold >= 0``
+the source's development patients are cut into the same ``kfold`` patient folds as mini-MIAS
+(:func:`classifier.data.patient_film_split`): the other folds train, fold ``fold`` is
+``test_coco``, its fixed test patients are left out.
+
+With ``start_weights`` the sidecar records the file's name (its folder and file name only),
+sha256, and how many tensors were loaded (:func:`classifier.model.load_start_weights`).
 """
 
 from __future__ import annotations
@@ -65,10 +71,15 @@ def add_coco_source(ds, cache: FilmCache, cfg: ClassifierConfig, coco_json: Path
         raise InputError("an added COCO source needs --protocol patient (the paper protocol is MIAS only)")
     films = load_coco_set(coco_json, images, verbose=False).films
     cache.add_source(films, images)
-    split = split_patients(films, val_frac=cfg.val_frac, test_frac=cfg.test_frac, seed=cfg.split_seed)
-    train = [f for f in films if split[f.film_id] == "train"]
-    val = [f for f in films if split[f.film_id] == "val"]
-    test = [f for f in films if split[f.film_id] == "test"]
+    if cfg.coco_cv and cfg.fold >= 0:  # the source's development patients folded like mini-MIAS's
+        from classifier.data import patient_film_split
+
+        split = patient_film_split(films, cfg)
+    else:
+        split = split_patients(films, val_frac=cfg.val_frac, test_frac=cfg.test_frac, seed=cfg.split_seed)
+    train = [f for f in films if split.get(f.film_id) == "train"]
+    val = [f for f in films if split.get(f.film_id) == "val"]
+    test = [f for f in films if split.get(f.film_id) == "test"]
     coco_cfg = replace(cfg, normals_per_abnormal_film=cfg.coco_normals_per_film)
     pool = lesion_sides(train)
     counts = {"train": {}, "val": {}, "test": {}}

@@ -17,7 +17,7 @@ from torch import nn
 
 from classifier.config import ClassifierConfig
 from classifier.data import Crops
-from classifier.model import build_model
+from classifier.model import build_model, load_start_weights, start_tensor_matches
 from converters.atomic import write_json_atomic
 
 WEIGHTS_NAME = "model.safetensors"
@@ -73,6 +73,15 @@ def save_weights(model: nn.Module, run_dir: Path, meta: dict) -> None:
     write_json_atomic(run_dir / META_NAME, meta)
 
 
+def init_model(cfg: ClassifierConfig, n_classes: int) -> tuple[nn.Module, dict | None]:
+    """The untrained model of ``cfg`` and, with ``cfg.start_weights``, the load report
+    (:func:`classifier.model.load_start_weights`: loaded count, tensors left at init, sha256)."""
+    model = build_model(cfg.arch, num_classes=n_classes, in_chans=1, drop_rate=cfg.drop_rate, input_px=cfg.input_px)
+    if not cfg.start_weights:
+        return model, None
+    return model, load_start_weights(model, cfg.start_weights)
+
+
 def train_model(cfg: ClassifierConfig, train: Crops, run_dir: Path, resume: bool = False, progress: bool = True):
     """Train ``cfg.arch`` on ``train`` for ``cfg.steps`` steps; returns ``(model, info)``.
 
@@ -87,7 +96,11 @@ def train_model(cfg: ClassifierConfig, train: Crops, run_dir: Path, resume: bool
     n_classes = len(cfg.class_names)
     if len(train) == 0:
         raise InputError("no training crops: check the MIAS folder, subset and split")
-    model = build_model(cfg.arch, num_classes=n_classes, in_chans=1, drop_rate=cfg.drop_rate, input_px=cfg.input_px)
+    model, start_report = init_model(cfg, n_classes)
+    if start_report is not None and progress:
+        r = start_report
+        print(f"start_weights {r['file']} (sha256 {r['sha256'][:12]}...): {r['loaded']} of {r['model_tensors']} "
+              f"tensors loaded, left at init: {', '.join(r['left_at_init']) or 'none'}")
     if cfg.optimizer == "sgd":
         optim = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     else:
@@ -109,6 +122,10 @@ def train_model(cfg: ClassifierConfig, train: Crops, run_dir: Path, resume: bool
         start, elapsed0 = int(state["step"]), float(state["elapsed_s"])
         if log_path.is_file():
             log = [e for e in json.loads(log_path.read_text()) if e["step"] <= start]
+    if start_report is not None and not resume:  # the first step updates the file's tensors, not a fresh copy
+        start_report["matches_at_step_0"] = start_tensor_matches(model, cfg.start_weights)
+        if not start_report["matches_at_step_0"]:
+            raise RuntimeError("the model about to be trained does not hold the start_weights tensors")
     pool, probs = sampling_plan(cfg, train.labels, n_classes)
     images = images_to_tensor(train.images)
     labels = torch.from_numpy(train.labels)
@@ -140,4 +157,5 @@ def train_model(cfg: ClassifierConfig, train: Crops, run_dir: Path, resume: bool
     write_json_atomic(log_path, log)
     model.eval()
     return model, {"train_seconds": elapsed, "steps": cfg.steps, "resumed_from_step": start,
-                   "n_train_crops": len(train), "train_class_counts": np.bincount(train.labels, minlength=n_classes).tolist()}
+                   "n_train_crops": len(train), "train_class_counts": np.bincount(train.labels, minlength=n_classes).tolist(),
+                   **({"start_weights": start_report} if start_report is not None else {})}

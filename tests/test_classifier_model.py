@@ -40,4 +40,4 @@ def test_bcdcnn_backward_gives_finite_grads():
 def test_unknown_arch_names_options():
     with pytest.raises(InputError, match="bcdcnn"):
         build_model("bcdcn")
-    assert set(ARCHS) == {"bcdcnn", "resnet18"}
+    assert set(ARCHS) == {"bcdcnn", "resnet18", "yolov5n_stem"}
