@@ -343,7 +343,8 @@ def test_texture_anisotropy_grows_with_sideways_stretch():
 
 
 def test_cbis_cv_runs_on_synthetic_set(tmp_path):
-    from classifier.cbis_cv import CbisCvConfig, run
+    cv = load_benchmark_script("cbis_cv")
+    CbisCvConfig, run = cv.CbisCvConfig, cv.run
 
     coco, _ = write_cbis_set(tmp_path / "cbis", extra_patients=16)
     cfg = CbisCvConfig(cbis_dir=str(coco.parent.parent), k=2, n_bootstrap=50, models=("logistic", "box_geometry"),
@@ -364,7 +365,8 @@ def test_cbis_cv_runs_on_synthetic_set(tmp_path):
 
 
 def test_cbis_cv_ensemble_is_the_mean_of_its_two_fitted_models():
-    from classifier.cbis_cv import CbisCvConfig, make_model
+    cv = load_benchmark_script("cbis_cv")
+    CbisCvConfig, make_model = cv.CbisCvConfig, cv.make_model
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(120, 5))
@@ -380,7 +382,8 @@ def test_cbis_cv_ensemble_is_the_mean_of_its_two_fitted_models():
 
 
 def test_cbis_cv_model_differences_are_paired_on_the_same_lesions(tmp_path):
-    from classifier.cbis_cv import CbisCvConfig, model_differences
+    cv = load_benchmark_script("cbis_cv")
+    CbisCvConfig, model_differences = cv.CbisCvConfig, cv.model_differences
 
     rng = np.random.default_rng(1)
     y = np.repeat([0, 1], 40)
@@ -395,7 +398,7 @@ def test_cbis_cv_model_differences_are_paired_on_the_same_lesions(tmp_path):
 
 
 def test_margin_features_tell_a_round_mass_from_a_spiculated_one():
-    from classifier.cbis_cv import margin_features
+    margin_features = load_benchmark_script("cbis_cv").margin_features
 
     n = 96
     yy, xx = np.mgrid[0:n, 0:n] - (n - 1) / 2

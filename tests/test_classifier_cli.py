@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from classifier.cli import app
 from classifier.grade import load_grader
-from classifier.synthetic import write_phantom_mias
+from phantoms import write_phantom_mias
 from converters.errors import InputError
 from converters.mias import load_mias
 from converters.splits import split_patients, splits_document, write_splits

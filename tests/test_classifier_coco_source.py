@@ -8,7 +8,7 @@ import pytest
 from classifier.config import ClassifierConfig
 from classifier.data import FilmCache, lesion_square
 from classifier.run import run_training
-from classifier.synthetic import write_phantom_mias
+from phantoms import write_phantom_mias
 from converters.cbis import load_coco_set
 from converters.errors import InputError
 from converters.records import Lesion

@@ -5,7 +5,7 @@ import pytest
 
 from classifier.config import ClassifierConfig
 from classifier.data import FilmCache, build_dataset
-from classifier.synthetic import write_phantom_mias
+from phantoms import write_phantom_mias
 from converters.errors import InputError
 from converters.mias import load_mias
 

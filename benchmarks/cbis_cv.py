@@ -23,7 +23,7 @@ see ``benchmarks/cbis_stretch.py``). With ``--mias-dir`` a model fit on all CBIS
 also applied to mini-MIAS mass lesions (another domain: none of them seen in training).
 
 Usage:
-    python -m classifier.cbis_cv --cbis-dir data/cbis-ddsm-mass --out work/cbis_cv --mias-dir data/mias
+    python benchmarks/cbis_cv.py --cbis-dir data/cbis-ddsm-mass --out work/cbis_cv --mias-dir data/mias
 """
 
 from __future__ import annotations
@@ -374,7 +374,7 @@ def main(
     """Benign vs malignant CBIS-DDSM mass crops, patient-level k-fold CV (texture features).
 
     Example:
-        python -m classifier.cbis_cv --cbis-dir data/cbis-ddsm-mass --mias-dir data/mias --out work/cbis_cv
+        python benchmarks/cbis_cv.py --cbis-dir data/cbis-ddsm-mass --mias-dir data/mias --out work/cbis_cv
     """
     from converters.config import load_config
 
