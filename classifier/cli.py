@@ -64,8 +64,10 @@ def train(
 @app.command()
 def evaluate(
     weights: Annotated[Path, typer.Option(help="model.safetensors (its model.json beside it).")],
-    mias_dir: Annotated[Path, typer.Option(help="mini-MIAS-style folder to evaluate on.")],
     out: Annotated[Path, typer.Option(help="Output folder: metrics.json, table.md, confusion.png.")],
+    mias_dir: Annotated[Optional[Path], typer.Option(help="mini-MIAS-style folder to evaluate on.")] = None,
+    coco_json: Annotated[Optional[Path], typer.Option(help="COCO detection file (instead of --mias-dir).")] = None,
+    images: Annotated[Optional[Path], typer.Option(help="Image folder of --coco-json.")] = None,
     splits: Annotated[Optional[Path], typer.Option(help="splits.json (from mammo convert).")] = None,
     split: Annotated[str, typer.Option(help="Which split of --splits: train | val | test.")] = "test",
     all_films: Annotated[bool, typer.Option("--all", help="Evaluate every film of the folder (one you never trained on).")] = False,
@@ -74,15 +76,16 @@ def evaluate(
 ) -> None:
     """Evaluate weights on lesion + normal crops of one split (or a whole folder).
 
-    Example: ``mammo classifier evaluate --weights runs/bcdcnn/model.safetensors --mias-dir ../shared/data/mias --splits out/splits.json --split test --out runs/bcdcnn/eval``
+    Example: ``mammo classifier evaluate --weights runs/bcdcnn/model.safetensors --mias-dir "$MIAS_DIR" --splits out/splits.json --split test --out runs/bcdcnn/eval``
     """
     from classifier.evaluate import evaluate_films
-
     from converters.errors import InputError
+    from converters.labelled import load_labelled
 
     if all_films == (splits is not None):
         raise InputError("give exactly one of --splits FILE (with --split) or --all")
-    report = evaluate_films(weights, mias_dir, out, splits, split, all_films, n_bootstrap, seed)
+    labelled = load_labelled(mias_dir, coco_json, images)
+    report = evaluate_films(weights, labelled, out, splits, split, all_films, n_bootstrap, seed)
     typer.echo(f"{report['n_crops']} crops, {report['n_patients']} patients: accuracy {report['accuracy']['value']:.3f} "
                f"[{report['accuracy']['ci95'][0]:.3f}, {report['accuracy']['ci95'][1]:.3f}] -> {out / 'metrics.json'}")
 
@@ -106,17 +109,20 @@ def export(
 @app.command("cv-report")
 def cv_report(
     runs: Annotated[list[Path], typer.Option(help="Fold run folders (repeat the option), folds 0..k-1.")],
-    mias_dir: Annotated[Path, typer.Option(help="The mini-MIAS folder the folds were trained on.")],
     out: Annotated[Path, typer.Option(help="Output folder for the pooled cross-validation report.")],
+    mias_dir: Annotated[Optional[Path], typer.Option(help="The mini-MIAS folder the folds were trained on.")] = None,
+    coco_json: Annotated[Optional[Path], typer.Option(help="Or the COCO detection file they were trained on.")] = None,
+    images: Annotated[Optional[Path], typer.Option(help="Image folder of --coco-json.")] = None,
     n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the CIs.")] = 1000,
 ) -> None:
     """Pool k patient-fold runs into one cross-validated report (CI over patients).
 
-    Example: ``mammo classifier cv-report --runs runs/cv0 --runs runs/cv1 --runs runs/cv2 --runs runs/cv3 --runs runs/cv4 --mias-dir ../shared/data/mias --out runs/cv``
+    Example: ``mammo classifier cv-report --runs runs/cv0 --runs runs/cv1 --runs runs/cv2 --runs runs/cv3 --runs runs/cv4 --mias-dir "$MIAS_DIR" --out runs/cv``
     """
     from classifier.cv import aggregate_cv
+    from converters.labelled import load_labelled
 
-    summary = aggregate_cv(runs, mias_dir, out, n_bootstrap)
+    summary = aggregate_cv(runs, load_labelled(mias_dir, coco_json, images), out, n_bootstrap)
     r = summary["pooled"]["cnn"]
     typer.echo(f"{summary['k']}-fold CV, {summary['n_crops']} crops: accuracy {r['accuracy']['value']:.3f} "
                f"[{r['accuracy']['ci95'][0]:.3f}, {r['accuracy']['ci95'][1]:.3f}] -> {out / 'cv_summary.md'}")

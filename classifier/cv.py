@@ -46,12 +46,13 @@ def _fold_crops(run_dir: Path, films, cache) -> tuple[ClassifierConfig, Crops, d
     return cfg, held, probs
 
 
-def aggregate_cv(run_dirs: list[Path], mias_dir: Path, out_dir: Path, n_bootstrap: int = 1000, seed: int = 0) -> dict:
-    """Write ``out_dir/{cnn,texture,fused}/`` reports on the pooled folds and ``cv_summary.json``."""
-    from converters.mias import load_mias
+def aggregate_cv(run_dirs: list[Path], labelled, out_dir: Path, n_bootstrap: int = 1000, seed: int = 0) -> dict:
+    """Write ``out_dir/{cnn,texture,fused}/`` reports on the pooled folds and ``cv_summary.json``.
 
-    films = load_mias(mias_dir).films
-    cache = FilmCache(mias_dir)
+    ``labelled``: the :class:`converters.labelled.LabelledSet` the folds were trained on.
+    """
+    films = list(labelled.films)
+    cache = FilmCache(labelled.root)
     parts, per_model = [], {m: [] for m in MODELS}
     fold_figs: dict[str, list] = {}
     folds, empty_folds = [], []

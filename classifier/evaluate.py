@@ -62,21 +62,21 @@ def evaluate_probs(probs, crops: Crops, out_dir: Path, title: str, leaky: bool, 
     return report
 
 
-def evaluate_films(weights: Path, mias_dir: Path, out_dir: Path, splits: Path | None, split: str,
+def evaluate_films(weights: Path, labelled, out_dir: Path, splits: Path | None, split: str,
                    all_films: bool, n_bootstrap: int = 1000, seed: int = 0) -> dict:
     """Cut the films' crops with the weights' own crop settings, predict, write the report.
 
     Normal crops take their sides from the training lesions' pool stored in the weights'
-    JSON (or the fixed size the weights were trained with).
+    JSON (or the fixed size the weights were trained with). ``labelled``: a
+    :class:`converters.labelled.LabelledSet` (a mini-MIAS folder or a COCO set).
     """
     from classifier.config import ClassifierConfig
     from classifier.data import FilmCache, cut_crops
     from classifier.grade import load_model
-    from converters.mias import load_mias
     from converters.splits import load_splits, select_split
 
     model, meta = load_model(weights)
-    films = load_mias(mias_dir).films
+    films = list(labelled.films)
     if not all_films:
         films = select_split(films, load_splits(splits), split)
     cfg = ClassifierConfig(arch=meta["arch"], input_px=int(meta["input_px"]), subset=meta.get("subset", "all"),
@@ -90,12 +90,12 @@ def evaluate_films(weights: Path, mias_dir: Path, out_dir: Path, splits: Path | 
         raise InputError(f"class names {meta['class_names']} do not match subset {cfg.subset!r}", meta_path(weights))
     pool = np.asarray(meta.get("normal_side_pool_px") or [48.0], float)
     counts: dict = {}
-    crops = cut_crops(films, FilmCache(mias_dir), cfg, pool, counts)
+    crops = cut_crops(films, FilmCache(labelled.root), cfg, pool, counts)
     probs = predict(model, crops.images)
     where = "all films" if all_films else f"split {split} of {splits}"
     return evaluate_probs(probs, crops, Path(out_dir), f"{meta['arch']} ({Path(weights).name}) on {where}",
                           bool(meta.get("leaky", False)), n_bootstrap, seed,
-                          extra={"weights": str(weights), "mias_dir": str(mias_dir), "split": "all" if all_films else split,
+                          extra={"weights": str(weights), "labelled": labelled.where, "split": "all" if all_films else split,
                                  "cut": counts, "trained_protocol": meta.get("protocol")})
 
 

@@ -14,21 +14,11 @@ EVALUATE_OUTPUTS = ("report.json", "report.csv", "overlays", "metrics.json", "re
 
 
 def load_labelled_films(mias_dir, coco_json, images):
-    """``(films, image_root)`` from a MIAS folder or a COCO file + image folder."""
-    from converters.errors import InputError
+    """``(films, image_root)`` of :func:`converters.labelled.load_labelled`."""
+    from converters.labelled import load_labelled
 
-    if (mias_dir is None) == (coco_json is None):
-        raise InputError("give exactly one of --mias-dir DIR or --coco-json F --images DIR")
-    if mias_dir is not None:
-        from converters.mias import load_mias
-
-        return load_mias(mias_dir).films, Path(mias_dir)
-    if images is None:
-        raise InputError("--coco-json needs --images DIR (the folder its file_name entries are relative to)")
-    from converters.cbis import load_coco_set
-
-    source = load_coco_set(coco_json, images)
-    return source.films, Path(images)
+    labelled = load_labelled(mias_dir, coco_json, images)
+    return list(labelled.films), labelled.root
 
 
 def select_films(films, splits, split, use_all):

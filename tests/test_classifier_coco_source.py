@@ -68,3 +68,25 @@ def test_coco_source_needs_patient_protocol(tmp_path):
     cfg = ClassifierConfig(protocol="paper", steps=1, batch_size=4, n_bootstrap=5)
     with pytest.raises(InputError, match="patient"):
         run_training(cfg, mias, tmp_path / "run", progress=False, baselines=False, coco_source=(coco, images))
+
+
+@pytest.mark.slow
+def test_classifier_evaluate_reads_a_coco_set_as_well_as_a_mias_folder(tmp_path, capsys):
+    """`mammo classifier evaluate --coco-json F --images D --all`: the same report as for a MIAS folder."""
+    from screening.cli import main
+
+    mias = write_phantom_mias(tmp_path / "mias", n_patients=9, seed=1)
+    coco, images = write_cbis_set(tmp_path / "cbis", extra_patients=4)
+    cfg = ClassifierConfig(steps=3, batch_size=8, n_bootstrap=20, normals_per_normal_film=1, checkpoint_minutes=0.0)
+    run_training(cfg, mias, tmp_path / "run", progress=False, baselines=False)
+    weights = tmp_path / "run" / "model.safetensors"
+    for args, out in ((["--mias-dir", str(mias)], "m"), (["--coco-json", str(coco), "--images", str(images)], "c")):
+        with pytest.raises(SystemExit) as exc:
+            main(["classifier", "evaluate", "--weights", str(weights), *args, "--all", "--n-bootstrap", "20",
+                  "--out", str(tmp_path / out)])
+        assert exc.value.code in (0, None)
+        metrics = json.loads((tmp_path / out / "metrics.json").read_text())
+        assert metrics["n_crops"] > 0 and "/" not in metrics["labelled"].split(" ", 2)[-1]
+    with pytest.raises(SystemExit) as exc:
+        main(["classifier", "evaluate", "--weights", str(weights), "--all", "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2 and "exactly one of --mias-dir" in capsys.readouterr().err
