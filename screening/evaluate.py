@@ -29,20 +29,12 @@ class _Pred:
         self.scores = np.asarray(scores, dtype=np.float64).reshape(-1)
 
 
-def predictions_from_report(doc: dict, film_of_file: dict[str, str], finding: str = "mass") -> dict:
-    """``film_id -> boxes/scores`` of one finding type from report.json films (matched by file name).
-
-    Version 1 reports hold masses only (:func:`screening.report.finding_of`).
-    """
-    from screening.report import finding_of
-
+def predictions_of(results_by_film: dict, finding: str = "mass") -> dict:
+    """``film_id -> boxes/scores`` of one finding type, from :class:`screening.report.FilmResult` records."""
     preds = {}
-    for f in doc["films"]:
-        fid = film_of_file.get(f["file"])
-        if fid is None:
-            continue
-        dets = [d for d in f["detections"] if finding_of(d) == finding]
-        preds[fid] = _Pred([d["xyxy"] for d in dets], [d["score"] for d in dets])
+    for fid, r in results_by_film.items():
+        dets = [d for d in r.findings if d.finding == finding]
+        preds[fid] = _Pred([d.xyxy for d in dets], [d.score for d in dets])
     return preds
 
 
@@ -59,7 +51,7 @@ def film_types(film: Film) -> set[str]:
 def per_type_auc(films: list[Film], doc_by_film: dict, n_resamples: int, seed: int) -> dict:
     """ROC AUC of ``abnormal_score`` for each finding type: its films against the normal films."""
     out = {}
-    score = {f.film_id: doc_by_film.get(f.film_id, {}).get("abnormal_score", 0.0) for f in films}
+    score = {f.film_id: doc_by_film[f.film_id].abnormal_score if f.film_id in doc_by_film else 0.0 for f in films}
     normal = [f for f in films if not f.is_abnormal]
     for t in FILM_TYPES:
         pos = [f for f in films if t in film_types(f)]
@@ -71,11 +63,11 @@ def per_type_auc(films: list[Film], doc_by_film: dict, n_resamples: int, seed: i
     return out
 
 
-def verdict_score(film_json: dict) -> float:
+def verdict_score(film) -> float:
     """Highest detection score graded benign or malignant (0 if none): the verdict is not
     ``normal`` exactly when this reaches ``score_threshold``, so a threshold on it is a
     threshold on the verdict."""
-    return max((d["score"] for d in film_json.get("detections", []) if d["grade"] != "normal"), default=0.0)
+    return max((d.score for d in film.findings if d.finding == "mass" and d.grade != "normal"), default=0.0)
 
 
 def grading_metrics(films: list[Film], doc_by_film: dict, grader, images: dict, score_threshold: float, n_resamples: int, seed: int) -> dict:
@@ -89,15 +81,15 @@ def grading_metrics(films: list[Film], doc_by_film: dict, grader, images: dict, 
         if not located:
             continue
         fj = doc_by_film.get(film.film_id)
-        dets = [d for d in (fj["detections"] if fj else []) if d["score"] >= score_threshold]
+        dets = [d for d in (fj.findings if fj else []) if d.finding == "mass" and d.score >= score_threshold]
         if dets:
-            hits = hit_matrix(located, np.array([d["xyxy"] for d in dets], dtype=float), "center", 0.3)
+            hits = hit_matrix(located, np.array([d.xyxy for d in dets], dtype=float), "center", 0.3)
             for j, lesion in enumerate(located):
                 idx = np.flatnonzero(hits[:, j])
                 if idx.size:
-                    best = idx[np.argmax([dets[i]["score"] for i in idx])]
+                    best = idx[np.argmax([dets[i].score for i in idx])]
                     found_true.append(GRADES.index(lesion.severity))
-                    found_pred.append(GRADES.index(dets[best]["grade"]))
+                    found_pred.append(GRADES.index(dets[best].grade))
                     found_pid.append(film.patient_id)
         if grader is not None and film.film_id in images:
             probs = grader.grade(images[film.film_id], np.array([l.xyxy for l in located], dtype=float))
@@ -127,8 +119,8 @@ def grading_metrics(films: list[Film], doc_by_film: dict, grader, images: dict, 
 def film_level_metrics(films: list[Film], doc_by_film: dict, thresholds: dict, n_resamples: int, seed: int) -> dict:
     pids = [f.patient_id for f in films]
     abn = np.array([f.is_abnormal for f in films])
-    s_abn = np.array([doc_by_film[f.film_id]["abnormal_score"] if f.film_id in doc_by_film else 0.0 for f in films])
-    s_mal = np.array([doc_by_film[f.film_id]["malignant_score"] if f.film_id in doc_by_film else 0.0 for f in films])
+    s_abn = np.array([doc_by_film[f.film_id].abnormal_score if f.film_id in doc_by_film else 0.0 for f in films])
+    s_mal = np.array([doc_by_film[f.film_id].malignant_score if f.film_id in doc_by_film else 0.0 for f in films])
     mal = np.array([f.verdict == "malignant" for f in films])
     out: dict = {}
     est = bootstrap_over_patients(pids, lambda i: roc_auc(abn[i], s_abn[i]), n_resamples, seed)
@@ -155,7 +147,7 @@ def film_level_metrics(films: list[Film], doc_by_film: dict, thresholds: dict, n
             "sensitivity": se.as_dict(),
             "specificity": sp.as_dict(),
         }
-    flagged = np.array([doc_by_film.get(f.film_id, {}).get("verdict", "normal") != "normal" for f in films])
+    flagged = np.array([f.film_id in doc_by_film and doc_by_film[f.film_id].verdict != "normal" for f in films])
     se = bootstrap_over_patients(pids, lambda i: sens_spec(abn[i], flagged[i], 0.5)[0], n_resamples, seed)
     sp = bootstrap_over_patients(pids, lambda i: sens_spec(abn[i], flagged[i], 0.5)[1], n_resamples, seed)
     out["verdict_point"] = {

@@ -79,7 +79,7 @@ def evaluate_command(
     from screening.evaluate import (
         film_level_metrics,
         grading_metrics,
-        predictions_from_report,
+        predictions_of,
         verdict_score,
         youden_threshold,
     )
@@ -114,7 +114,7 @@ def evaluate_command(
             val_res, val_failures = screen_films(screener, val_films, root, out / "val", cfg, progress=not quiet, write_overlays=False)
             labels = [f.is_abnormal for f in val_films if f.film_id in val_res]
             scores = [val_res[f.film_id].abnormal_score for f in val_films if f.film_id in val_res]
-            vscores = [verdict_score(val_res[f.film_id].to_json()) for f in val_films if f.film_id in val_res]
+            vscores = [verdict_score(val_res[f.film_id]) for f in val_films if f.film_id in val_res]
             thresholds = {"abnormal": youden_threshold(labels, scores),
                           "verdict": max(youden_threshold(labels, vscores), cfg.report_min_score),
                           "chosen_on": f"validation patients of {Path(splits).name} (Youden J)"}
@@ -122,13 +122,12 @@ def evaluate_command(
     cfg_dict = dataclasses.asdict(cfg)
     doc = report_document([results[f.film_id] for f in films if f.film_id in results], failures, cfg_dict)
     write_report(out, doc)
-    by_film = {fid: r.to_json() for fid, r in results.items()}
-    film_of_file = {f.image_path: f.film_id for f in films}
-    preds = predictions_from_report(doc, film_of_file, "mass")
+    by_film = results  # film_id -> FilmResult: the records all the way to the metrics
+    preds = predictions_of(by_film, "mass")
     det = evaluate_predictions(films, preds, out_dir=out / "detection", n_resamples=min(n_resamples, 500), seed=seed, split_name=split_name)
     calc = None
     if screener.calc is not None:
-        calc_preds = predictions_from_report(doc, film_of_file, "calcification")
+        calc_preds = predictions_of(by_film, "calcification")
         calc_det = evaluate_predictions(films, calc_preds, out_dir=out / "calcification_clusters", n_resamples=min(n_resamples, 500),
                                         seed=seed, split_name=split_name)
         calc = {"hit_rule": "cluster box centre inside the labelled circle", **calc_det["froc"]["calc"],

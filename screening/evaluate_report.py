@@ -79,7 +79,7 @@ def plot_film_roc(films, by_film: dict, path: Path, split_name: str) -> None:
     from evaluation.plots import save_figure_atomic
 
     labels = np.array([f.is_abnormal for f in films])
-    scores = np.array([by_film.get(f.film_id, {}).get("abnormal_score", 0.0) for f in films])
+    scores = np.array([by_film[f.film_id].abnormal_score if f.film_id in by_film else 0.0 for f in films])
     fig = Figure(figsize=(5, 5), dpi=110)
     ax = fig.add_subplot(1, 1, 1)
     if labels.min() != labels.max():

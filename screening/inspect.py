@@ -32,6 +32,7 @@ from pathlib import Path
 
 from converters.errors import InputError
 from converters.records import GRADES, Film, Lesion
+from screening.report import Finding, FilmResult
 
 BROWSER_SUFFIXES = (".png", ".jpg", ".jpeg")
 # One label for both fields: evaluate_detections counts a match between different labels as
@@ -44,44 +45,10 @@ FINDING_FIELDS = {"mass": "predictions", "calcification": "calc_clusters", "asym
 
 # ----------------------------------------------------------------------------- report.json
 @dataclass(frozen=True)
-class ReportDetection:
-    """One detection of ``report.json``: film-pixel box, score, grade, class probabilities."""
-
-    xyxy: tuple[float, float, float, float]
-    score: float
-    grade: str
-    probabilities: dict
-    finding: str = "mass"
-    n_specks: int | None = None
-    specks_xy: tuple[tuple[float, float], ...] = ()
-
-    @property
-    def center(self) -> tuple[float, float]:
-        x1, y1, x2, y2 = self.xyxy
-        return ((x1 + x2) / 2, (y1 + y2) / 2)
-
-
-@dataclass(frozen=True)
-class ReportFilm:
-    """One film entry of ``report.json``."""
-
-    file: str
-    width: int
-    height: int
-    verdict: str
-    detections: tuple[ReportDetection, ...]
-    seconds: float | None = None
-
-    @property
-    def stem(self) -> str:
-        return Path(self.file.replace("\\", "/")).stem
-
-
-@dataclass(frozen=True)
 class Report:
     """A validated ``report.json``: its films and the screening config it was made with."""
 
-    films: tuple[ReportFilm, ...]
+    films: tuple[FilmResult, ...]
     config: dict
 
     @property
@@ -146,13 +113,15 @@ def parse_report(obj: dict, path: str | Path = "report.json") -> Report:
             if not (isinstance(specks, list) and all(isinstance(p, list) and len(p) == 2 and all(
                     isinstance(v, (int, float)) and math.isfinite(v) for v in p) for p in specks)):
                 raise InputError(f"{dw}.specks_xy: expected a list of [x, y] pairs", path)
-            dets.append(ReportDetection((x1, y1, x2, y2), score, _grade(d.get("grade"), f"{dw}.grade", path),
-                                        {g: float(probs[g]) for g in GRADES}, finding,
-                                        d.get("n_specks") if isinstance(d.get("n_specks"), int) else None,
-                                        tuple((float(a), float(b)) for a, b in specks)))
+            _grade(d.get("grade"), f"{dw}.grade", path)
+            if not 0 <= score <= 1:
+                raise InputError(f"{dw}.score: expected a number in [0, 1], got {score!r}", path)
+            dets.append(Finding(finding, (x1, y1, x2, y2), score, tuple(float(probs[g]) for g in GRADES),
+                                d.get("n_specks") if isinstance(d.get("n_specks"), int) else None,
+                                tuple((float(a), float(b)) for a, b in specks) or None))
         seconds = f.get("seconds")
-        film = ReportFilm(file, width, height, _grade(f.get("verdict"), f"{where}.verdict", path), tuple(dets),
-                          float(seconds) if isinstance(seconds, (int, float)) else None)
+        film = FilmResult(file, width, height, _grade(f.get("verdict"), f"{where}.verdict", path), dets,
+                          float(seconds) if isinstance(seconds, (int, float)) else 0.0)
         if film.stem in seen:
             raise InputError(f"{where}: file {file!r} has the same stem as films[{seen[film.stem]}]; "
                              "expected one entry per film", path)
@@ -188,8 +157,8 @@ class FilmInspection:
     """
 
     film: Film
-    report: ReportFilm
-    detections: tuple[ReportDetection, ...]
+    report: FilmResult
+    detections: tuple[Finding, ...]
     lesion_hit: list[bool] = field(default_factory=list)
     lesion_best_pred: list[int | None] = field(default_factory=list)
     lesion_misgraded: list[bool] = field(default_factory=list)
@@ -218,12 +187,12 @@ class FilmInspection:
         return self.n_missed + self.n_false_alarms + self.n_misgraded + bool(self.verdict_tags)
 
 
-def inspect_film(film: Film, report: ReportFilm, min_score: float = 0.0) -> FilmInspection:
+def inspect_film(film: Film, report: FilmResult, min_score: float = 0.0) -> FilmInspection:
     """Apply the centre hit rule and the grading check to one film (pure)."""
     if (report.width, report.height) != (film.width, film.height):
         raise InputError(f"report says {report.file} is {report.width}x{report.height} but the labelled film "
                          f"{film.film_id} is {film.width}x{film.height}; expected the same film")
-    dets = tuple(d for d in report.detections if d.score >= min_score)
+    dets = tuple(d for d in report.findings if d.score >= min_score)
     out = FilmInspection(film, report, dets, pred_hit=[False] * len(dets), pred_misgraded=[False] * len(dets))
     for lesion in film.lesions:
         hits = [j for j, d in enumerate(dets) if lesion.contains_point(*d.center)]
@@ -328,7 +297,7 @@ def to_sample(insp: FilmInspection, filepath: str | Path):
         preds[FINDING_FIELDS[det.finding]].append(fo.Detection(
             label=det.finding if det.finding != "mass" else DETECTION_LABEL, bounding_box=_rel_box(det.xyxy, w, h),
             confidence=det.score, tags=tags, grade=det.grade, score=det.score, n_specks=det.n_specks,
-            **{f"p_{g}": det.probabilities[g] for g in GRADES},
+            **{f"p_{g}": det.probability[g] for g in GRADES},
         ))
         if det.specks_xy:
             specks.append(fo.Keypoint(label="specks", points=[(x / w, y / h) for x, y in det.specks_xy],

@@ -21,7 +21,7 @@ grade among mass detections at or above ``score_threshold``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +29,8 @@ import numpy as np
 from converters.preprocess import breast_mask
 from converters.records import GRADES
 from screening.readers import FilmImage, read_film
-
-FINDING_TYPES = ("mass", "calcification", "asymmetry")
+from screening.report import FINDINGS as FINDING_TYPES  # noqa: F401  (the finding types, re-exported)
+from screening.report import Finding, FilmResult
 RUNTIMES = ("torch", "onnxruntime")
 ASYMMETRY_FULL_SCALE = 0.2
 
@@ -71,81 +71,6 @@ class ScreenConfig:
             raise ValueError(f"max_pixels must be >= 1, got {self.max_pixels}")
         if self.runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {RUNTIMES}, got {self.runtime!r}")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One finding: a box in the ORIGINAL film's pixels, its type, score and grade.
-
-    ``n_specks`` is set for calcification clusters; ``specks_xy`` (original pixels) too,
-    for inspection; neither is set for masses and asymmetries.
-    """
-
-    finding: str
-    xyxy: tuple[float, float, float, float]
-    score: float
-    probabilities: tuple[float, float, float]
-    n_specks: int | None = None
-    specks_xy: tuple[tuple[float, float], ...] | None = None
-
-    def __post_init__(self) -> None:
-        if self.finding not in FINDING_TYPES:
-            raise ValueError(f"finding must be one of {FINDING_TYPES}, got {self.finding!r}")
-        if not 0 <= self.score <= 1 or not np.isfinite(self.xyxy).all():
-            raise ValueError(f"finding score must be in [0, 1] and its box finite, got {self.score}, {self.xyxy}")
-
-    @property
-    def grade(self) -> str:
-        return GRADES[int(np.argmax(self.probabilities))]
-
-    def to_json(self) -> dict:
-        d = {
-            "finding": self.finding,
-            "xyxy": [round(float(v), 2) for v in self.xyxy],
-            "score": round(float(self.score), 5),
-            "grade": self.grade,
-            "probabilities": {g: round(float(v), 5) for g, v in zip(GRADES, self.probabilities)},
-        }
-        if self.n_specks is not None:
-            d["n_specks"] = int(self.n_specks)
-        if self.specks_xy is not None:
-            d["specks_xy"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.specks_xy]
-        return d
-
-
-@dataclass
-class FilmResult:
-    file: str
-    width: int
-    height: int
-    verdict: str
-    findings: list[Finding]
-    seconds: float
-    abnormal_score: float = 0.0
-    malignant_score: float = 0.0
-    note: str = ""
-    contralateral: str | None = None
-    features: dict | None = None
-    film: FilmImage | None = field(default=None, repr=False)
-
-    @property
-    def detections(self) -> list[dict]:
-        return [f.to_json() for f in self.findings]
-
-    def to_json(self) -> dict:
-        return {
-            "file": self.file,
-            "width": self.width,
-            "height": self.height,
-            "verdict": self.verdict,
-            "detections": self.detections,
-            "seconds": round(self.seconds, 4),
-            "abnormal_score": round(self.abnormal_score, 5),
-            "malignant_score": round(self.malignant_score, 5),
-            "contralateral": self.contralateral,
-            **({"features": {k: round(v, 5) for k, v in self.features.items()}} if self.features else {}),
-            **({"note": self.note} if self.note else {}),
-        }
 
 
 def film_verdict(scores: np.ndarray, probs: np.ndarray, score_threshold: float) -> str:

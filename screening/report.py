@@ -25,12 +25,14 @@ version 1 report is a mass (:func:`finding_of`). Films may carry extra keys (``f
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from converters.errors import InputError
 from converters.records import GRADES
+from screening.readers import FilmImage
 
 GRADE_COLOURS_BGR = {"normal": (80, 200, 80), "benign": (0, 200, 255), "malignant": (40, 40, 255)}
 SCHEMA_VERSION = 2
@@ -40,6 +42,113 @@ FINDINGS = ("mass", "calcification", "asymmetry")
 def finding_of(detection: dict) -> str:
     """A detection's finding type; version 1 reports only had masses."""
     return detection.get("finding", "mass")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding: a box in the ORIGINAL film's pixels, its type, score and grade.
+
+    ``n_specks`` is set for calcification clusters; ``specks_xy`` (original pixels) too,
+    for inspection; neither is set for masses and asymmetries.
+    """
+
+    finding: str
+    xyxy: tuple[float, float, float, float]
+    score: float
+    probabilities: tuple[float, float, float]
+    n_specks: int | None = None
+    specks_xy: tuple[tuple[float, float], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.finding not in FINDINGS:
+            raise ValueError(f"finding must be one of {FINDINGS}, got {self.finding!r}")
+        if not 0 <= self.score <= 1 or not np.isfinite(self.xyxy).all():
+            raise ValueError(f"finding score must be in [0, 1] and its box finite, got {self.score}, {self.xyxy}")
+
+    @property
+    def grade(self) -> str:
+        return GRADES[int(np.argmax(self.probabilities))]
+
+    @property
+    def center(self) -> tuple[float, float]:
+        x1, y1, x2, y2 = self.xyxy
+        return ((x1 + x2) / 2, (y1 + y2) / 2)
+
+    @property
+    def probability(self) -> dict[str, float]:
+        """``grade -> probability``."""
+        return dict(zip(GRADES, self.probabilities))
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Finding":
+        """A finding from its report entry (validated by :func:`validate_report`); version 1 entries are masses."""
+        specks = d.get("specks_xy")
+        return cls(finding_of(d), tuple(float(v) for v in d["xyxy"]), float(d["score"]),
+                   tuple(float(d["probabilities"][g]) for g in GRADES),
+                   d.get("n_specks") if isinstance(d.get("n_specks"), int) else None,
+                   tuple((float(x), float(y)) for x, y in specks) if specks else None)
+
+    def to_json(self) -> dict:
+        d = {
+            "finding": self.finding,
+            "xyxy": [round(float(v), 2) for v in self.xyxy],
+            "score": round(float(self.score), 5),
+            "grade": self.grade,
+            "probabilities": {g: round(float(v), 5) for g, v in zip(GRADES, self.probabilities)},
+        }
+        if self.n_specks is not None:
+            d["n_specks"] = int(self.n_specks)
+        if self.specks_xy is not None:
+            d["specks_xy"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.specks_xy]
+        return d
+
+
+@dataclass
+class FilmResult:
+    file: str
+    width: int
+    height: int
+    verdict: str
+    findings: list[Finding]
+    seconds: float
+    abnormal_score: float = 0.0
+    malignant_score: float = 0.0
+    note: str = ""
+    contralateral: str | None = None
+    features: dict | None = None
+    film: FilmImage | None = field(default=None, repr=False)
+
+    @property
+    def detections(self) -> list[dict]:
+        return [f.to_json() for f in self.findings]
+
+    @property
+    def stem(self) -> str:
+        return Path(self.file.replace("\\", "/")).stem
+
+    @classmethod
+    def from_json(cls, d: dict) -> "FilmResult":
+        """A film from its report entry (validated by :func:`validate_report`)."""
+        seconds = d.get("seconds")
+        return cls(d["file"], int(d["width"]), int(d["height"]), d["verdict"],
+                   [Finding.from_json(x) for x in d["detections"]], float(seconds) if isinstance(seconds, (int, float)) else 0.0,
+                   float(d.get("abnormal_score", 0.0)), float(d.get("malignant_score", 0.0)), d.get("note", ""),
+                   d.get("contralateral"), d.get("features"))
+
+    def to_json(self) -> dict:
+        return {
+            "file": self.file,
+            "width": self.width,
+            "height": self.height,
+            "verdict": self.verdict,
+            "detections": self.detections,
+            "seconds": round(self.seconds, 4),
+            "abnormal_score": round(self.abnormal_score, 5),
+            "malignant_score": round(self.malignant_score, 5),
+            "contralateral": self.contralateral,
+            **({"features": {k: round(v, 5) for k, v in self.features.items()}} if self.features else {}),
+            **({"note": self.note} if self.note else {}),
+        }
 
 
 def _fail(msg: str, where) -> None:

@@ -47,15 +47,19 @@ def test_verdict_score_is_the_threshold_of_the_verdict():
 
     from screening.evaluate import verdict_score
     from screening.pipeline import film_verdict
+    from screening.report import Finding, FilmResult
 
-    dets = [{"score": 0.9, "grade": "normal"}, {"score": 0.3, "grade": "benign"}, {"score": 0.1, "grade": "malignant"}]
-    assert verdict_score({"detections": dets}) == 0.3
-    assert verdict_score({"detections": []}) == 0.0
-    scores = np.array([d["score"] for d in dets])
     probs = np.eye(3)[[0, 1, 2]]
+    scores = np.array([0.9, 0.3, 0.1])
+    dets = [Finding("mass", (0, 0, 10, 10), s, tuple(p)) for s, p in zip(scores, probs)]
+    film = FilmResult("a.png", 64, 64, "benign", dets, 0.1)
+    assert verdict_score(film) == 0.3
+    assert verdict_score(FilmResult("a.png", 64, 64, "normal", [], 0.1)) == 0.0
+    cluster = FilmResult("a.png", 64, 64, "benign", dets + [Finding("calcification", (0, 0, 5, 5), 0.95, (0, 0, 1))], 0.1)
+    assert verdict_score(cluster) == 0.3  # the mass-only rule counts masses only
     for thr in (0.05, 0.1, 0.2, 0.3, 0.31, 0.95):
         flagged = film_verdict(scores, probs, thr) != "normal"
-        assert flagged == (verdict_score({"detections": dets}) >= thr), thr
+        assert flagged == (verdict_score(film) >= thr), thr
 
 
 def test_evaluate_names_unreadable_film_and_exits_1(tmp_path, stub_models, capsys):

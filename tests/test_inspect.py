@@ -133,8 +133,8 @@ def test_parse_report_accepts_the_schema_and_empty_films():
     report = parse_report(synthetic_report())
     films = report.films
     assert [f.stem for f in films][:4] == ["mdb001", "mdb002", "mdb003", "mdb004"]
-    assert films[0].detections[0].xyxy == tuple(float(v) for v in _box(300, 700, 40))
-    assert films[4].detections == ()
+    assert films[0].findings[0].xyxy == tuple(float(v) for v in _box(300, 700, 40))
+    assert films[4].findings == []
     assert report.score_threshold == 0.25
     assert parse_report({"films": []}).films == () and parse_report({"films": []}).score_threshold is None
 
@@ -167,13 +167,16 @@ def test_match_report_counts_unlabelled_and_applies_both_rules(inspections):
 ])
 def test_best_hitting_prediction_decides_the_grade(grades_scores, severity, misgraded, pred_misgraded):
     from converters.records import Film, Lesion
-    from screening.inspect import ReportDetection, ReportFilm
+    from screening.report import Finding, FilmResult
+
+    def probs(grade):  # the grade is the most probable class
+        return tuple(0.8 if g == grade else 0.1 for g in ("normal", "benign", "malignant"))
 
     lesion = Lesion((100, 100, 140, 150), "MASS", severity)  # a box-only lesion (COCO-like source)
     film = Film("f1", "f1.png", 256, 256, "p1", lesions=(lesion,), source="coco")
-    dets = tuple(ReportDetection((105 + k, 110, 135, 140), s, g, {}) for k, (g, s) in enumerate(grades_scores))
-    dets += (ReportDetection((0, 0, 10, 10), 0.99, "benign", {}),)  # centre (5, 5): outside the box
-    out = inspect_film(film, ReportFilm("f1.png", 256, 256, "benign", dets))
+    dets = [Finding("mass", (105 + k, 110, 135, 140), s, probs(g)) for k, (g, s) in enumerate(grades_scores)]
+    dets += [Finding("mass", (0, 0, 10, 10), 0.99, probs("benign"))]  # centre (5, 5): outside the box
+    out = inspect_film(film, FilmResult("f1.png", 256, 256, "benign", dets, 0.1))
     assert out.lesion_hit == [True] and out.lesion_misgraded == [misgraded]
     assert out.pred_hit == [True] * len(grades_scores) + [False]
     assert out.pred_misgraded == pred_misgraded + [False]
