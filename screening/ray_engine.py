@@ -124,14 +124,20 @@ def screen_items_ray(items, out: Path, config, log, overlay_dir: Path | None, ov
         # Locally: one logical CPU per actor plus one for reading files, or the reads starve
         # behind the actors (Ray's CPUs are logical; the OS shares the cores).
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 num_cpus=None if address else actors + 1)
+                 logging_level="ERROR", num_cpus=None if address else actors + 1)
     try:
         if todo:
+            ctx = ray.data.DataContext.get_current()  # mammo's own progress bar only
+            ctx.enable_progress_bars = False
+            ctx.print_on_execution_start = False
+            import logging
+
+            logging.getLogger("ray.data").setLevel(logging.WARNING)
             info = {str(Path(items[i][0]).resolve()): [str(Path(items[pairs[i]][0]).resolve()) if i in pairs else None,
                                                        items[pairs[i]][1] if i in pairs else None, items[i][1]] for i in todo}
             ds = ray.data.read_binary_files([str(Path(items[i][0]).resolve()) for i in todo], include_paths=True,
                                             ignore_missing_paths=True, num_cpus=0.5)
-            ds = ds.map_batches(_ScreenActor, batch_size=1, concurrency=actors, num_cpus=1,
+            ds = ds.map_batches(_ScreenActor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1,
                                 fn_constructor_args=(dataclasses.asdict(config), max_pixels, info, overlay_dir is not None))
             bar = tqdm(total=len(todo), desc="screening (ray)", unit="film", disable=not progress, smoothing=0.1)
             for row in ds.iter_rows():
