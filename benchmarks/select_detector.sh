@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Score a YOLO run's checkpoints (default best and last) on VALIDATION patients of both
-# sources (the rule of notes/detector-results.md): FROC mean sensitivity (centre rule,
+# sources (the rule in docs/experiments.md): FROC mean sensitivity (centre rule,
 # 0.125-8 FP/film) averaged over mini-MIAS and CBIS-DDSM validation patients.
 #   MIAS_DIR=... CBIS_DIR=... bash benchmarks/select_detector.sh work/runs/yolo-both-stage3 [NAME ...]
 # NAMEs are weights in RUN (RUN/NAME.safetensors); default: best last.

@@ -14,7 +14,7 @@ app = typer.Typer(help="Lesion detector: train, evaluate, predict.", no_args_is_
 BACKEND_NAMES = ("yolo", "faster-rcnn", "mask-rcnn")
 
 
-def _train_yolo(data, config, out, epochs, resume, seed):
+def _train_yolo(data, config, out, epochs, resume, seed, start_weights=None):
     from converters.config import load_config
     from detector.config import YoloConfig
     from detector.yolo_backend import train_yolo
@@ -22,7 +22,8 @@ def _train_yolo(data, config, out, epochs, resume, seed):
     out = Path(out)
     if resume and config is None and (out / "config.yaml").is_file():
         config = out / "config.yaml"
-    cfg = load_config(YoloConfig, config, {"epochs": epochs, "seed": seed})
+    cfg = load_config(YoloConfig, config, {"epochs": epochs, "seed": seed,
+                                           "start_weights": None if start_weights is None else str(start_weights)})
     return train_yolo(data, cfg, out, resume=resume)
 
 
@@ -43,7 +44,7 @@ def _train_rcnn(backend):
 
 def _set_threads(threads: int) -> None:
     # Over-subscribed OpenMP threads stall each other: on 2 shared cores, 2 threads measured
-    # 1-4 s per film against 0.1 s with 1 (notes/detector-results.md).
+    # 1-4 s per film against 0.1 s with 1 (docs/results.md).
     if threads < 1:
         raise InputError(f"--threads must be >= 1, got {threads}")
     import torch
@@ -64,6 +65,8 @@ def train_command(
     epochs: Annotated[Optional[int], typer.Option(help="Override the recipe's epochs.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --out.")] = False,
     seed: Annotated[Optional[int], typer.Option(help="Random seed (overrides the recipe).")] = None,
+    start_weights: Annotated[Optional[Path], typer.Option(help="Safetensors whose tensors start the network, by name and shape "
+                                                          "(overrides the recipe's start_weights; yolo only).")] = None,
 ) -> None:
     """Train a detector on a converted dataset (training split; validation split for selection).
 
@@ -74,7 +77,10 @@ def train_command(
     look_up_option(backend, BACKEND_NAMES, "backend")
     if len(data) > 1 and backend != "yolo":
         raise InputError(f"--data given {len(data)} times: pooling sources is implemented for --backend yolo only")
-    result = TRAINERS[backend](data if backend == "yolo" else data[0], config, out, epochs, resume, seed)
+    if start_weights is not None and backend != "yolo":
+        raise InputError(f"--start-weights is implemented for --backend yolo only, not {backend}")
+    extra = {"start_weights": start_weights} if backend == "yolo" else {}
+    result = TRAINERS[backend](data if backend == "yolo" else data[0], config, out, epochs, resume, seed, **extra)
     for key, val in result.items():
         typer.echo(f"{key}: {val}")
 
@@ -94,6 +100,26 @@ def export_command(
 
     look_up_option(which, ("best", "last"), "checkpoint")
     typer.echo(str(export_run_checkpoint(run, which, out, imgsz=imgsz)))
+
+
+@app.command("import-weights")
+def import_weights_command(
+    checkpoint: Annotated[Path, typer.Argument(help="Ultralytics or YOLOv5 checkpoint (.pt).")],
+    out: Annotated[Path, typer.Option(help="Destination .safetensors (its .json sidecar is written beside it).")],
+) -> None:
+    """Convert a .pt checkpoint to safetensors without executing its pickle (usable as start_weights).
+
+    Non-torch classes are read as inert stand-ins; a pickle naming globals no checkpoint needs
+    (os.system, builtins.exec, ...) is refused. The sidecar records the source's sha256, the
+    tensor count and the pickle's global names.
+
+    Example: mammo detector import-weights yolo11n.pt --out work/yolo11n-coco.safetensors
+    """
+    from detector.import_weights import import_weights
+
+    meta = import_weights(checkpoint, out)
+    typer.echo(f"{out}: {meta['tensors']} tensors from {meta['source_file']} ({meta['entry']}), "
+               f"sha256 {meta['source_sha256']}; {len(meta['stubbed_globals'])} non-torch globals read as inert stand-ins")
 
 
 @app.command("ensemble")
@@ -123,7 +149,7 @@ def predict_command(
 ) -> None:
     """Print lesion boxes (film pixels, top-left origin, xyxy) for each film.
 
-    Example: mammo detector predict /work/shared/data/mias/mdb001.png --min-score 0.1
+    Example: mammo detector predict "$MIAS_DIR"/mdb001.png --min-score 0.1
     """
     from detector.predict_cmd import run_predict
 
@@ -147,7 +173,7 @@ def evaluate_command(
 ) -> None:
     """Predict every selected film and score it: COCO mAP, FROC, bootstrap CIs over patients.
 
-    Example: mammo detector evaluate --mias-dir /work/shared/data/mias --splits work/mias-converted/splits.json --split test --out work/eval-test
+    Example: mammo detector evaluate --mias-dir "$MIAS_DIR" --splits work/mias-converted/splits.json --split test --out work/eval-test
     """
     from detector.evaluate import run_evaluate
 

@@ -33,6 +33,12 @@ class YoloConfig:
             sidecar, e.g. the shipped model) instead of a random initialisation: a second
             training stage. Same ``model`` and preprocessing required; ``imgsz`` may differ
             (a fine-tune at another resolution); ``null``: from scratch.
+        start_weights: a ``.safetensors`` file whose tensors are copied BY NAME AND SHAPE
+            into the model being trained (and its EMA): the project's own export or a partial
+            set such as COCO-pretrained backbone+neck tensors keyed for ``model``; tensors it
+            lacks stay at initialisation (reported in ``RUN/start_weights.json``). A backbone
+            that does not fit (no tensor, or a tensor of another shape) is an error. A relative path is relative to the working
+            directory. ``null``: none. Exclusive with ``init_weights``.
     """
 
     model: str = "yolo11n.yaml"
@@ -65,8 +71,11 @@ class YoloConfig:
     plots: bool = True
     device: str = "cpu"
     init_weights: str | None = None
+    start_weights: str | None = None
 
     def __post_init__(self) -> None:
+        if self.init_weights and self.start_weights:
+            raise ValueError("init_weights and start_weights are exclusive: give one starting point")
         if self.imgsz < 32 or self.imgsz % 32:
             raise ValueError(f"imgsz must be a multiple of 32 and >= 32, got {self.imgsz}")
         if self.epochs < 1:

@@ -128,6 +128,11 @@ def train_yolo(data_dir: str | Path | list[str | Path], cfg: YoloConfig, out: st
         model = YOLO(cfg.model)
         if cfg.init_weights:
             model.add_callback("on_pretrain_routine_end", _start_from(cfg.init_weights, meta))
+        if cfg.start_weights:
+            from detector.start_weights import start_weights_callbacks
+
+            for event, fn in start_weights_callbacks(cfg.start_weights, meta, out, out / META_NAME).items():
+                model.add_callback(event, fn)
         model.train(**ultralytics_train_args(cfg, data_yaml, out))
     exported = {}
     for name in ("best", "last"):
