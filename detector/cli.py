@@ -159,12 +159,14 @@ def predict_command(
 
 @app.command("evaluate")
 def evaluate_command(
-    mias_dir: Annotated[Path, typer.Option(help="MIAS folder (Info.txt + films).")],
     out: Annotated[Path, typer.Option(help="Output folder for metrics JSON, FROC PNG, predictions.")],
+    mias_dir: Annotated[Optional[Path], typer.Option(help="MIAS folder (Info.txt + films).")] = None,
+    coco_json: Annotated[Optional[Path], typer.Option(help="COCO detection file (instead of --mias-dir).")] = None,
+    images: Annotated[Optional[Path], typer.Option(help="Image folder of --coco-json.")] = None,
     weights: Annotated[Optional[Path], typer.Option(help="Weights (.safetensors + .json); default: shipped model.")] = None,
     splits: Annotated[Optional[Path], typer.Option(help="splits.json from `mammo convert`.")] = None,
     split: Annotated[Optional[str], typer.Option(help="train | val | test (with --splits).")] = None,
-    all_films: Annotated[bool, typer.Option("--all", help="Evaluate every film in --mias-dir.")] = False,
+    all_films: Annotated[bool, typer.Option("--all", help="Evaluate every film of the set.")] = False,
     hit_rule: Annotated[str, typer.Option(help="center (box centre inside the circle) | iou.")] = "center",
     n_boot: Annotated[int, typer.Option("--n-bootstrap", help="Bootstrap resamples over patients.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
@@ -181,8 +183,17 @@ def evaluate_command(
         raise InputError("choose exactly one of --all or --split (with --splits)")
     if split is not None and splits is None:
         raise InputError("--split needs --splits FILE (the splits.json from mammo convert)")
+    from converters.labelled import load_labelled
+
     _set_threads(threads)
-    summary = run_evaluate(mias_dir, out, weights, splits, split, hit_rule, n_boot, seed, film_size=film_size)
+    if mias_dir is not None and film_size != 1024:
+        from converters.labelled import LabelledSet
+        from converters.mias import load_mias
+
+        labelled = LabelledSet(load_mias(mias_dir, resolution_wh=(film_size, film_size)).films, mias_dir, "mias")
+    else:
+        labelled = load_labelled(mias_dir, coco_json, images)
+    summary = run_evaluate(labelled, out, weights, splits, split, hit_rule, n_boot, seed)
     for line in summary:
         typer.echo(line)
 

@@ -16,18 +16,17 @@ import numpy as np
 
 from converters.atomic import write_json_atomic
 from converters.images import read_gray8
-from converters.mias import load_mias
 from converters.splits import load_splits, select_split
 from evaluation.bootstrap import format_estimate
 
 
-def predict_films(detector, films, mias_dir: Path, progress: bool = True) -> tuple[dict, list[float]]:
+def predict_films(detector, films, root: Path, progress: bool = True) -> tuple[dict, list[float]]:
     """``film_id -> Detections`` for every film, and the per-film prediction seconds (read excluded)."""
     from tqdm import tqdm
 
     predictions, seconds = {}, []
     for film in tqdm(films, desc="predict", unit="film", disable=not progress):
-        image = read_gray8(mias_dir / film.image_path, expected_wh=(film.width, film.height))
+        image = read_gray8(Path(root) / film.image_path, expected_wh=(film.width, film.height))
         t0 = time.perf_counter()
         predictions[film.film_id] = detector.predict(image)
         seconds.append(time.perf_counter() - t0)
@@ -50,18 +49,22 @@ def summary_lines(metrics: dict, timing: dict) -> list[str]:
     return lines
 
 
-def run_evaluate(mias_dir, out, weights=None, splits=None, split=None, hit_rule="center", n_boot=1000, seed=0,
-                 progress: bool = True, film_size: int = 1024) -> list[str]:
-    """Evaluate a detector on MIAS films; writes the metric files and returns summary lines."""
+def run_evaluate(labelled, out, weights=None, splits=None, split=None, hit_rule="center", n_boot=1000, seed=0,
+                 progress: bool = True) -> list[str]:
+    """Evaluate a detector on labelled films (a :class:`converters.labelled.LabelledSet`, or a
+    mini-MIAS folder); writes the metric files and returns summary lines."""
+    from converters.labelled import LabelledSet, load_labelled
     from detector.api import default_weights_path, load_detector
     from evaluation.detection import evaluate_predictions
 
-    mias_dir, out = Path(mias_dir), Path(out)
-    films = list(load_mias(mias_dir, resolution_wh=(film_size, film_size)).films)
+    if not isinstance(labelled, LabelledSet):
+        labelled = load_labelled(mias_dir=labelled)
+    out = Path(out)
+    films = list(labelled.films)
     if split is not None:
         films = select_split(films, load_splits(splits), split)
     detector = load_detector(weights)
-    predictions, seconds = predict_films(detector, films, mias_dir, progress)
+    predictions, seconds = predict_films(detector, films, labelled.root, progress)
     split_name = split or "all"
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "predictions.json", {

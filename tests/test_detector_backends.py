@@ -320,6 +320,13 @@ def test_yolo_trains_from_yaml_exports_safetensors_and_predicts(converted, tmp_p
     assert metrics["split"] == "test" and metrics["counts"]["films"] == len(json.loads(
         (tmp_path / "ev" / "predictions.json").read_text())["films"])
     assert (tmp_path / "ev" / "froc.png").stat().st_size > 1000 and "sensitivity@1FP/film" in res.output
+    # the same test films as a COCO set (mammo convert's coco/test.json): the same figures
+    res = runner.invoke(app, ["evaluate", "--weights", str(weights), "--coco-json", str(conv / "coco" / "test.json"),
+                              "--images", str(mias), "--all", "--n-bootstrap", "20", "--out", str(tmp_path / "ev-coco")])
+    assert res.exit_code == 0, res.output
+    via_coco = json.loads((tmp_path / "ev-coco" / "metrics.json").read_text())
+    assert via_coco["counts"]["films"] == metrics["counts"]["films"]
+    assert via_coco["froc"]["all"]["mean_sensitivity"]["value"] == metrics["froc"]["all"]["mean_sensitivity"]["value"]
     # export at another prediction size: same tensors, the sidecar says 160 px, the training size is kept
     res = runner.invoke(app, ["export", "--run", str(run), "--which", "last", "--imgsz", "160",
                               "--out", str(tmp_path / "at160.safetensors")])
