@@ -29,9 +29,9 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
 def score_condition(detector, films, images_dir: Path, x_scale: float, n_boot: int, seed: int, split: str) -> dict:
-    """Score the detector with its preprocessing at ``x_scale`` (:func:`detector.compare.score_condition`)."""
-    from detector.compare import score_condition as score
-    from detector.compare import set_x_scale
+    """Score the detector with its preprocessing at ``x_scale`` (`detector_compare.score_condition`)."""
+    from detector_compare import score_condition as score
+    from detector_compare import set_x_scale
 
     set_x_scale(detector, x_scale)
     return {"x_scale": x_scale, **score(detector, films, images_dir, n_boot, seed, split)}
@@ -55,7 +55,7 @@ def main(
     from converters.cbis import load_coco_set
     from converters.splits import load_splits, select_split
     from detector.api import default_weights_path, load_detector
-    from detector.compare import paired_differences, public
+    from detector_compare import paired_differences, public
     from evaluation.bootstrap import format_estimate as _f
 
     if not 1.0 < factor <= 10.0:

@@ -2,7 +2,7 @@
 
 Scores weights A and B on the films of one source and split, and prints ``B - A`` for
 sensitivity at 1 FP/film and mean FROC sensitivity with a bootstrap 95% CI over patients
-(the same resampled patients for both, :mod:`detector.compare`). A choice between two
+(the same resampled patients for both, `benchmarks/detector_compare.py`). A choice between two
 detectors should rest on validation patients and on a paired CI that excludes zero; the
 test split is scored once, after choosing, and only reported.
 
@@ -19,13 +19,8 @@ these films, e.g. 0.625 for a detector trained on CBIS-DDSM films with their asp
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
-
-# Run as a script, this folder comes first on sys.path, and benchmarks/detector.py would
-# shadow the detector package: drop that entry.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import typer
 
@@ -71,7 +66,7 @@ def main(
     from converters.atomic import write_json_atomic
     from converters.errors import InputError
     from detector.api import load_detector
-    from detector.compare import paired_differences, public, score_condition, set_x_scale
+    from detector_compare import paired_differences, public, score_condition, set_x_scale
     from evaluation.bootstrap import format_estimate as fmt
 
     torch.set_num_threads(threads)

@@ -455,7 +455,9 @@ def test_cli_rejects_unknown_backend_and_ambiguous_selection(tmp_path):
 
 
 def test_epoch_times_survive_a_resumed_run(tmp_path):
-    from detector.model_card import epoch_times
+    from benchmark_scripts import load_benchmark_script
+
+    epoch_times = load_benchmark_script("detector_model_card").epoch_times
 
     csv_path = tmp_path / "results.csv"
     # ultralytics' cumulative clock; the run was resumed after epoch 2, so the clock restarts

@@ -10,6 +10,7 @@ import pytest
 
 from converters.errors import InputError
 from converters.records import Film, ImageLabel, Lesion
+from benchmark_scripts import load_benchmark_script
 from evaluation.coco_map import ap_on_films, evaluate_coco, pr_curve
 from evaluation.detection import evaluate_predictions, metrics_markdown
 from evaluation.froc import (
@@ -367,7 +368,7 @@ def test_duplicate_film_ids_raise():
 
 
 def test_detector_comparisons_are_paired_per_patient(small_set):
-    from detector import compare as bench
+    bench = load_benchmark_script("detector_compare")
 
     def events(preds):
         return {"_events": FrocEvents(match_predictions(small_set, preds, "center", 0.3))}

@@ -9,7 +9,7 @@ the prose around them (what was tried, the gap to the targets) is passed in as a
 Markdown file, so no number is typed by hand.
 
 Example:
-    python -m detector.model_card --run work/runs/yolo-mias --converted work/mias-converted \
+    python benchmarks/detector_model_card.py --run work/runs/yolo-mias --converted work/mias-converted \
         --weights detector/weights/yolo11n-mias.safetensors --choice last \
         --val work/runs/yolo-mias/eval-val-last --test work/runs/yolo-mias/eval-test \
         --candidates work/runs/yolo-mias/eval-val-best work/runs/yolo-mias/eval-val-last \
