@@ -95,12 +95,20 @@ def export(
     weights: Annotated[Path, typer.Option(help="A run's model.safetensors (its model.json beside it).")],
     out: Annotated[Path, typer.Option(help="Destination .safetensors (its .json is written beside it).")],
     dtype: Annotated[str, typer.Option(help="Storage type: float16 (half the size) | bfloat16 | float32.")] = "float16",
+    fmt: Annotated[str, typer.Option("--format", help="safetensors | onnx (for onnxruntime; .onnx out).")] = "safetensors",
 ) -> None:
-    """Copy a run's weights for shipping, stored as float16 by default (loaded back as float32).
+    """Copy a run's weights for shipping, stored as float16 by default (loaded back as float32), or as ONNX.
 
     Example: ``mammo classifier export --weights runs/bcdcnn/model.safetensors --out classifier/weights/bcdcnn.safetensors``
     """
     from classifier.export import export_weights
+    from converters.errors import look_up_option
+
+    if look_up_option(fmt, ("safetensors", "onnx"), "--format") == "onnx":
+        from classifier.onnx_export import export_grader_onnx
+
+        typer.echo(str(export_grader_onnx(weights, out)))
+        return
 
     dst = export_weights(weights, out, dtype)
     typer.echo(f"{dst} ({dst.stat().st_size / 1e6:.1f} MB, {dtype})")

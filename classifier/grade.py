@@ -44,6 +44,20 @@ def meta_path_for(weights: Path) -> Path:
     return weights.with_suffix(".json")
 
 
+def read_meta(meta_file: Path, beside: str, required=("arch", "input_px", "class_names")) -> dict:
+    """The JSON beside a grader's weights, with its ``required`` keys; one clear InputError otherwise."""
+    if not meta_file.is_file():
+        raise InputError(f"no {meta_file.name} beside the {beside} (expected {', '.join(required)})", meta_file)
+    try:
+        meta = json.loads(meta_file.read_text())
+    except json.JSONDecodeError as err:
+        raise InputError(f"not valid JSON (line {err.lineno})", meta_file) from None
+    for key in required:
+        if key not in meta:
+            raise InputError(f"missing key {key!r}; expected {', '.join(required)}", meta_file)
+    return meta
+
+
 def load_model(weights: str | Path, device: str = "cpu"):
     """``(model, meta)`` from a ``.safetensors`` file and the JSON beside it."""
     from converters.safetensors_io import read_safetensors
@@ -52,15 +66,7 @@ def load_model(weights: str | Path, device: str = "cpu"):
     meta_file = meta_path_for(weights)
     if not weights.is_file():
         raise InputError("classifier weights not found (expected a .safetensors file)", weights)
-    if not meta_file.is_file():
-        raise InputError(f"no {meta_file.name} beside the weights (expected arch, input_px, class_names)", meta_file)
-    try:
-        meta = json.loads(meta_file.read_text())
-    except json.JSONDecodeError as err:
-        raise InputError(f"not valid JSON (line {err.lineno})", meta_file) from None
-    for key in ("arch", "input_px", "class_names"):
-        if key not in meta:
-            raise InputError(f"missing key {key!r}; expected arch, input_px, class_names", meta_file)
+    meta = read_meta(meta_file, "weights")
     model = build_model(meta["arch"], num_classes=len(meta["class_names"]), in_chans=int(meta.get("in_chans", 1)),
                         drop_rate=float(meta.get("drop_rate", 0.0)), input_px=int(meta["input_px"]))
     # Shipped weights may be stored as float16 (classifier.export); compute in float32.

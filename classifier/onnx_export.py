@@ -16,14 +16,13 @@ Example::
 from __future__ import annotations
 
 import io
-import json
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from classifier.grade import GRADE_ORDER, Grader, load_model, meta_path_for, shipped_weights_path
+from classifier.grade import GRADE_ORDER, Grader, load_model, meta_path_for, read_meta, shipped_weights_path
 from converters.errors import InputError
 
 ONNX_OPSET = 17
@@ -101,14 +100,9 @@ def load_onnx_grader(weights: str | Path | None = None, intra_op_threads: int = 
     """
     if weights is not None and Path(weights).suffix == ".onnx":
         side = meta_path_for(Path(weights))
-        if not side.is_file():
-            raise InputError(f"no {side.name} beside the ONNX grader (expected arch, input_px, class_names)", side)
-        try:
-            meta = json.loads(side.read_text())
-        except json.JSONDecodeError as err:
-            raise InputError(f"not valid JSON (line {err.lineno})", side) from None
-        if meta.get("runtime") != RUNTIME or "input_px" not in meta or "class_names" not in meta:
-            raise InputError(f"sidecar of an ONNX grader must hold runtime {RUNTIME!r}, input_px and class_names", side)
+        meta = read_meta(side, "ONNX grader", ("runtime", "input_px", "class_names"))
+        if meta["runtime"] != RUNTIME:
+            raise InputError(f"sidecar of an ONNX grader must hold runtime {RUNTIME!r}, got {meta['runtime']!r}", side)
         session = _session(Path(weights), intra_op_threads)
         where = weights
     else:

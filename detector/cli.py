@@ -87,18 +87,33 @@ def train_command(
 
 @app.command("export")
 def export_command(
-    run: Annotated[Path, typer.Option(help="YOLO run folder from `mammo detector train`.")],
-    out: Annotated[Path, typer.Option(help="Destination .safetensors (its .json sidecar is written beside it).")],
+    out: Annotated[Path, typer.Option(help="Destination .safetensors or, with --format onnx, .onnx (its .json sidecar is written beside it).")],
+    run: Annotated[Optional[Path], typer.Option(help="YOLO run folder from `mammo detector train`.")] = None,
+    weights: Annotated[Optional[Path], typer.Option(help="With --format onnx: safetensors weights to convert (default: the shipped model).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="safetensors | onnx.")] = "safetensors",
     which: Annotated[str, typer.Option(help="best (validation fitness) | last (latest epoch).")] = "last",
     imgsz: Annotated[Optional[int], typer.Option(help="Prediction size in pixels (multiple of 32); default: the training size. Films are still preprocessed to the size in the run's convert.yaml, so a larger value only upscales them.")] = None,
 ) -> None:
     """Export a YOLO run's checkpoint as safetensors + JSON sidecar (no pickles, no machine paths).
 
-    Example (the shipped default): mammo detector export --run work/runs/yolo-both-stage2 --which last --imgsz 640 --out detector/weights/yolo11n-mias-cbis.safetensors
+    Examples:
+        mammo detector export --run work/runs/yolo-both-stage2 --which last --imgsz 640 --out detector/weights/yolo11n-mias-cbis.safetensors
+        mammo detector export --format onnx --out yolo11n-mias-cbis.onnx        (the shipped model for onnxruntime)
     """
+    look_up_option(fmt, ("safetensors", "onnx"), "--format")
+    look_up_option(which, ("best", "last"), "checkpoint")
+    if fmt == "onnx":
+        from detector.onnx_runtime import export_onnx
+
+        if run is not None:
+            raise InputError("--format onnx converts safetensors weights (--weights, default: the shipped model); "
+                             "export a run to safetensors first")
+        typer.echo(str(export_onnx(weights, out)))
+        return
+    if run is None:
+        raise InputError("--run RUN is needed to export a training run (or --format onnx to convert weights)")
     from detector.yolo_backend import export_run_checkpoint
 
-    look_up_option(which, ("best", "last"), "checkpoint")
     typer.echo(str(export_run_checkpoint(run, which, out, imgsz=imgsz)))
 
 

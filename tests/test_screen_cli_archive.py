@@ -60,3 +60,14 @@ def test_bad_flag_combinations_are_one_line_and_exit_2(args, message, capsys, tm
     assert _run(args) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_export_format_onnx_from_the_command_line(tmp_path, capsys):
+    assert _run(["detector", "export", "--format", "onnx", "--out", str(tmp_path / "d.onnx")]) in (0, None)
+    assert _run(["classifier", "export", "--weights", str(SAMPLE.parents[1] / "classifier" / "weights" / "bcdcnn.safetensors"),
+                 "--format", "onnx", "--out", str(tmp_path / "g.onnx")]) in (0, None)
+    for name in ("d", "g"):
+        assert (tmp_path / f"{name}.onnx").stat().st_size > 1000
+        assert json.loads((tmp_path / f"{name}.json").read_text())["runtime"] == "onnxruntime"
+    assert _run(["detector", "export", "--out", str(tmp_path / "x.safetensors")]) == 2
+    assert "--run RUN is needed" in capsys.readouterr().err
