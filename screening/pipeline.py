@@ -56,7 +56,7 @@ class ScreenConfig:
     bilateral: bool = True
     film_model: str | None = None
     max_pixels: int = 100_000_000
-    runtime: str = "torch"
+    runtime: str = "onnxruntime"
 
     def __post_init__(self) -> None:
         for name in ("score_threshold", "report_min_score"):

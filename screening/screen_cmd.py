@@ -36,7 +36,7 @@ def screen_command(
     ray_address: Annotated[str | None, typer.Option(help="Join this Ray cluster (e.g. HEAD:6379); default: start a local Ray.")] = None,
     actors: Annotated[int, typer.Option(help="With --engine ray: model replicas (actors), one CPU each.")] = 2,
     runtime: Annotated[str | None, typer.Option(help="Network runtime: torch or onnxruntime (the same weights, exported in memory).",
-                                                show_default="the config's, torch")] = None,
+                                                show_default="onnxruntime (ScreenConfig.runtime)")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Keep the finished films of an interrupted run into --out "
                                          "(its results.jsonl); screen the rest and any film whose file changed.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
