@@ -197,19 +197,10 @@ class Screener:
         contralateral = partner_name if (partner is not None and cfg.bilateral) else None
         return FilmResult(name, w, h, verdict, findings, time.perf_counter() - t0, a, m, film.note, contralateral, features, film)
 
-    def screen_file(self, path: str | Path, name: str | None = None, partner_path: str | Path | None = None,
-                    partner_name: str | None = None) -> FilmResult:
-        """Read and screen one film; a contralateral film that cannot be read leaves it screened alone."""
-        from converters.errors import InputError
-
+    def screen_file(self, path: str | Path, name: str | None = None) -> FilmResult:
+        """Read and screen one film alone (batches pair films: :func:`screening.run.screen_one`)."""
         t0 = time.perf_counter()
-        film = read_film(path, self.config.rescale_to_model_grid)
-        partner = None
-        if partner_path is not None and self.config.bilateral:
-            try:
-                partner = read_film(partner_path, self.config.rescale_to_model_grid)
-            except InputError:
-                partner = None
-        res = self.screen_image(film, name or Path(path).name, partner, partner_name or (Path(partner_path).name if partner_path else None))
+        film = read_film(path, self.config.rescale_to_model_grid, max_pixels=self.config.max_pixels)
+        res = self.screen_image(film, name or Path(path).name)
         res.seconds = time.perf_counter() - t0
         return res

@@ -50,34 +50,23 @@ class _ScreenActor:
         return {k: np.array(v, dtype=object) for k, v in out.items()}
 
     def _screen(self, path: str, data: bytes) -> tuple[str, str, bytes]:
+        """One film through :func:`screening.run.screen_one`, the single-process engine's own step."""
         import cv2
 
         from converters.errors import InputError
-        from screening.readers import read_film
         from screening.report import draw_overlay
+        from screening.run import screen_one
 
         partner_path, partner_name, name = self.partners[path]
-        suffix = Path(path).suffix
-        fd, tmp = tempfile.mkstemp(suffix=suffix, prefix="mammo-ray-")
+        fd, tmp = tempfile.mkstemp(suffix=Path(path).suffix, prefix="mammo-ray-")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            film = read_film(tmp, self.config.rescale_to_model_grid, max_pixels=self.max_pixels)
-            other = None
-            if partner_path and self.config.bilateral:
-                try:
-                    other = read_film(partner_path, self.config.rescale_to_model_grid, max_pixels=self.max_pixels)
-                except InputError:
-                    other = None
-            import time
-
-            t0 = time.perf_counter()
-            res = self.screener.screen_image(film, name, other, partner_name if other is not None else None)
-            res.seconds = time.perf_counter() - t0
+            res = screen_one(self.screener, tmp, name, self.max_pixels, (partner_path, partner_name) if partner_path else None)
             film_json = res.to_json()
             png = b""
             if self.overlays:
-                img = draw_overlay(film.image, film_json, film.scale, self.config.score_threshold)
+                img = draw_overlay(res.film.image, film_json, res.film.scale, self.config.score_threshold)
                 ok, buf = cv2.imencode(".png", img)
                 png = buf.tobytes() if ok else b""
             return json.dumps(film_json, allow_nan=False), "", png
