@@ -5,8 +5,9 @@ Pipeline on one 200 micron film:
 1. :func:`detector.specks.find_specks` gives speck candidates with features.
 2. Every candidate with ``z >= seed_z_min`` is a *seed*. A seed is described by its own
    speck features and by its neighbourhood: how many candidates of each strength lie
-   within 12, 25 and 50 px (2.4, 5 and 10 mm) and how round they are
-   (:data:`SEED_FEATURES`). The clinical rule (3 or more calcifications within about
+   within 12, 25 and 50 px (2.4, 5 and 10 mm), how round they are, and how collinear the
+   candidates within 25 px lie (a chain along a straight step edge is a line; a cluster is
+   not) (:data:`SEED_FEATURES`). The clinical rule (3 or more calcifications within about
    1 cm^2) is a neighbourhood count, so the model sees it directly.
 3. A logistic model (:class:`LogisticScorer`, a few dozen numbers stored as JSON) scores
    each seed: the probability that it belongs to a cluster.
@@ -32,7 +33,7 @@ NEIGHBOUR_Z = (2.5, 3.5, 5.0)
 SEED_FEATURES = tuple(
     [f"log_count_r{r}_z{z}" for r in NEIGHBOUR_RADII_PX for z in NEIGHBOUR_Z]
     + [f"mean_blob_r{r}" for r in NEIGHBOUR_RADII_PX]
-    + ["log_z", "log_contrast", "blob", "scale_ratio", "background", "log_texture"]
+    + ["log_z", "log_contrast", "blob", "scale_ratio", "background", "log_texture", "log_edge", "line_r25"]
 )
 _Z, _C, _B = (SPECK_FEATURES.index(n) for n in ("z", "contrast", "blob"))
 
@@ -145,10 +146,22 @@ def seed_features(specks: Specks, config: ClusterConfig | None = None) -> tuple[
         for zt in NEIGHBOUR_Z:
             counts.append(np.log1p([np.count_nonzero(z >= zt) for z in z_nb]))
         blobs.append([f[n, _B].mean() for n in nb])
+        if r == 25:
+            line = [_line_ratio(specks.xy[n]) for n in nb]
     s = f[seeds]
     own = [np.log(s[:, _Z]), np.log(np.maximum(s[:, _C], 0.1)), s[:, _B], s[:, SPECK_FEATURES.index("scale_ratio")],
-           s[:, SPECK_FEATURES.index("background")], np.log(s[:, SPECK_FEATURES.index("texture")])]
+           s[:, SPECK_FEATURES.index("background")], np.log(s[:, SPECK_FEATURES.index("texture")]),
+           np.log(s[:, SPECK_FEATURES.index("edge")] + 0.01), line]
     return seeds, np.column_stack(counts + blobs + own)
+
+
+def _line_ratio(xy: np.ndarray) -> float:
+    """Smaller over larger eigenvalue of the points' spread: 0 on a line, 1 when round
+    (1 for fewer than 3 points, which make no line)."""
+    if len(xy) < 3:
+        return 1.0
+    ev = np.linalg.eigvalsh(np.cov(xy, rowvar=False))
+    return float(ev[0] / ev[1]) if ev[1] > 1e-9 else 1.0
 
 
 def group_clusters(specks: Specks, seeds: np.ndarray, seed_scores: np.ndarray, config: ClusterConfig | None = None) -> list[CalcCluster]:

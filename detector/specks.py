@@ -13,7 +13,9 @@ on dark background):
   speck scale (1 for a round speck, 0 for a line);
 * ``scale_ratio``: response of a coarser DoG over the fine one (large for blobs wider
   than a speck, i.e. mass texture);
-* ``background``: local mean intensity / 255; ``texture``: local noise level.
+* ``background``: local mean intensity / 255; ``texture``: local noise level;
+* ``edge``: gradient magnitude of the coarse blur at the speck over its contrast (near 0 at
+  the centre of a speck, large on a step edge such as a film's digitisation boundary).
 
 Everything is vectorised with OpenCV; there is no Python loop over pixels. Points are
 ``xy`` in the image's own pixels, origin top-left.
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-SPECK_FEATURES = ("z", "contrast", "blob", "scale_ratio", "background", "texture")
+SPECK_FEATURES = ("z", "contrast", "blob", "scale_ratio", "background", "texture", "edge")
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ class SpeckConfig:
         z_min: minimum DoG contrast-to-noise of a candidate.
         blob_min: minimum Hessian blobness (0 keeps lines).
         max_candidates: keep at most this many candidates (strongest first).
-        mask_erode_px: candidates closer than this to the skin line are dropped.
+        mask_erode_px: candidates closer than this to the skin line, or to the image border
+            where the breast runs off the film, are dropped.
     """
 
     sigma_fine_px: float = 0.7
@@ -128,7 +131,9 @@ def find_specks(image_u8: np.ndarray, breast: np.ndarray | None = None, config: 
         inner = breast.astype(np.uint8)
         if config.mask_erode_px:
             k = 2 * config.mask_erode_px + 1
-            inner = cv2.erode(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+            # The border counts as outline (OpenCV's default border would keep it as breast).
+            inner = cv2.erode(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)),
+                              borderType=cv2.BORDER_CONSTANT, borderValue=0)
         peaks &= inner.astype(bool)
     rows, cols = np.nonzero(peaks)
     if rows.size == 0:
@@ -144,6 +149,10 @@ def find_specks(image_u8: np.ndarray, breast: np.ndarray | None = None, config: 
     lam = np.abs(np.stack([half_trace - root, half_trace + root], axis=1))
     blob = lam.min(axis=1) / (lam.max(axis=1) + 1e-6)
     wide_dog = (coarse - wide)[rows, cols]
+    # Sobel of a unit ramp is 8: divide to get grey levels per pixel.
+    gx = cv2.Sobel(coarse, cv2.CV_32F, 1, 0, ksize=3)[rows, cols] / 8.0
+    gy = cv2.Sobel(coarse, cv2.CV_32F, 0, 1, ksize=3)[rows, cols] / 8.0
+    edge = np.hypot(gx, gy) / (np.abs(dog[rows, cols]) + 1e-3)
     feats = np.stack(
         [
             z[rows, cols],
@@ -152,6 +161,7 @@ def find_specks(image_u8: np.ndarray, breast: np.ndarray | None = None, config: 
             wide_dog / (np.abs(dog[rows, cols]) + 1e-3),
             coarse[rows, cols] / 255.0,
             noise[rows, cols],
+            edge,
         ],
         axis=1,
     ).astype(np.float64)

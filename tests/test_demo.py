@@ -26,3 +26,26 @@ def test_mammo_demo_runs_offline(tmp_path):
     assert doc["failures"] == []
     assert len(list((tmp_path / "demo" / "overlays").glob("*.png"))) == 6
     assert "demo done" in res.stdout
+    _readme_example_matches(doc)
+
+
+def _readme_example_matches(doc: dict) -> None:
+    """The README's report.json example is real output of `mammo demo`: every value it shows
+    (the parts marked "..." and the timing are left out) equals the demo's."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split('```json\n{"schema_version"', 1)[1].split("```", 1)[0]
+    example = json.loads('{"schema_version"' + block)
+    shown = example["films"][0]
+    film = next(f for f in doc["films"] if f["file"] == shown["file"])
+    for key, value in shown.items():
+        if key == "detections":
+            for det in (d for d in value if "..." not in d):
+                assert det in film["detections"], f"README detection {det} is not in the demo's output"
+        elif key == "seconds":  # a timing: differs between runs
+            assert film[key] > 0
+        elif key == "features":
+            assert {k: v for k, v in value.items() if k != "..."}.items() <= film["features"].items()
+        else:
+            assert film[key] == value, f"README {key}={value!r}, demo {film[key]!r}"
+    assert doc["config"]["verdict_rule"] == example["config"]["verdict_rule"]
+    assert doc["config"]["score_threshold"] == example["config"]["score_threshold"]
