@@ -57,7 +57,7 @@ class _ScreenActor:
         from screening.report import draw_overlay
         from screening.run import screen_one
 
-        partner_path, partner_name, name = self.partners[path]
+        partner_path, partner_name, name = self.partners[_as_listed(path, self.partners)]
         fd, tmp = tempfile.mkstemp(suffix=Path(path).suffix, prefix="mammo-ray-")
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -107,7 +107,12 @@ def screen_items_ray(items, out: Path, config, log, overlay_dir: Path | None, ov
                 from screening.run import redraw_overlay
 
                 redraw_overlay(items[i][0], earlier["film"], overlay_dir / overlay_names[i], config, max_pixels)
-    index_of = {str(Path(items[i][0]).resolve()): i for i in todo}
+    # Absolute, NOT resolved: two links to one file are two films of the batch. A path listed
+    # twice is screened twice, each row filling the next of its places.
+    where = {i: os.path.abspath(items[i][0]) for i in todo}
+    index_of: dict[str, list[int]] = {}
+    for i in todo:
+        index_of.setdefault(where[i], []).append(i)
     started_here = not ray.is_initialized()
     if started_here:
         # Locally: one logical CPU per actor plus one for reading files, or the reads starve
@@ -122,15 +127,15 @@ def screen_items_ray(items, out: Path, config, log, overlay_dir: Path | None, ov
             import logging
 
             logging.getLogger("ray.data").setLevel(logging.WARNING)
-            info = {str(Path(items[i][0]).resolve()): [str(Path(items[pairs[i]][0]).resolve()) if i in pairs else None,
-                                                       items[pairs[i]][1] if i in pairs else None, items[i][1]] for i in todo}
-            ds = ray.data.read_binary_files([str(Path(items[i][0]).resolve()) for i in todo], include_paths=True,
+            info = {where[i]: [os.path.abspath(items[pairs[i]][0]) if i in pairs else None,
+                               items[pairs[i]][1] if i in pairs else None, items[i][1]] for i in todo}
+            ds = ray.data.read_binary_files([where[i] for i in todo], include_paths=True,
                                             ignore_missing_paths=True, num_cpus=0.5)
             ds = ds.map_batches(_ScreenActor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1,
                                 fn_constructor_args=(dataclasses.asdict(config), max_pixels, info, overlay_dir is not None))
             bar = tqdm(total=len(todo), desc="screening (ray)", unit="film", disable=not progress, smoothing=0.1)
             for row in ds.iter_rows():
-                i = index_of[str(row["path"])]
+                i = index_of[_as_listed(str(row["path"]), index_of)].pop(0)
                 name = items[i][1]
                 if row["error"]:
                     failures_at[i] = {"file": name, "error": row["error"]}
@@ -153,6 +158,11 @@ def screen_items_ray(items, out: Path, config, log, overlay_dir: Path | None, ov
             ray.shutdown()
     failures = [failures_at[i] for i in sorted(failures_at)]
     return results, failures
+
+
+def _as_listed(path: str, listed: dict) -> str:
+    """The driver's key for a path Ray reports (a filesystem may drop the leading ``/``)."""
+    return path if path in listed else "/" + path.lstrip("/")
 
 
 def _import_ray():
