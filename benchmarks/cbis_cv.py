@@ -28,12 +28,14 @@ Usage:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
+
+from evaluation.bootstrap import Estimate, format_estimate
 
 MODELS = ("logistic", "boosting", "ensemble", "box_geometry")
 N_GEOMETRY = 3  # the last features: log width, log height, log aspect
@@ -223,13 +225,13 @@ def make_model(name: str, cfg: CbisCvConfig):
     return fit
 
 
-def _auc_estimate(y, score, patients, cfg: CbisCvConfig) -> dict:
+def _auc_estimate(y, score, patients, cfg: CbisCvConfig) -> Estimate:
+    """AUC with its patient CI, an Estimate that also counts lesions and malignant lesions."""
     from evaluation.roc import roc_auc as auc
     from evaluation.bootstrap import bootstrap_over_patients
 
     est = bootstrap_over_patients(patients, lambda idx: auc(y[idx], score[idx]), cfg.n_bootstrap, cfg.seed)
-    return {"value": est.value, "ci95": [est.ci_low, est.ci_high], "n_patients": est.n_patients,
-            "n_lesions": int(len(y)), "n_malignant": int(y.sum())}
+    return replace(est, counts={"n_lesions": int(len(y)), "n_malignant": int(y.sum())})
 
 
 def cross_validate(table: dict, cfg: CbisCvConfig) -> dict:
@@ -293,14 +295,13 @@ def mias_check(table: dict, mias_dir: Path, cfg: CbisCvConfig) -> dict:
     return out
 
 
-def _paired(y, patients, score_a, score_b, cfg: CbisCvConfig) -> dict:
-    """AUC(a) - AUC(b) on the same lesions, bootstrap CI over patients."""
+def _paired(y, patients, score_a, score_b, cfg: CbisCvConfig) -> Estimate:
+    """AUC(a) - AUC(b) on the same lesions, an Estimate with its bootstrap CI over patients."""
     from evaluation.roc import roc_auc as auc
     from evaluation.bootstrap import bootstrap_over_patients
 
-    est = bootstrap_over_patients(patients, lambda i: auc(y[i], score_a[i]) - auc(y[i], score_b[i]),
-                                  cfg.n_bootstrap, cfg.seed)
-    return {"value": est.value, "ci95": [est.ci_low, est.ci_high], "n_patients": est.n_patients}
+    return bootstrap_over_patients(patients, lambda i: auc(y[i], score_a[i]) - auc(y[i], score_b[i]),
+                                   cfg.n_bootstrap, cfg.seed)
 
 
 def paired_auc_difference(this_dir: Path, other_dir: Path, cfg: CbisCvConfig) -> dict:
@@ -351,8 +352,8 @@ def run(cfg: CbisCvConfig, out_dir: Path, progress: bool = True) -> dict:
     return summary
 
 
-def _f(e: dict) -> str:
-    return f"{e['value']:.3f} [{e['ci95'][0]:.3f}, {e['ci95'][1]:.3f}] ({e['n_lesions']} lesions, {e['n_patients']} patients)"
+def _f(e: Estimate) -> str:
+    return f"{format_estimate(e)} ({e.counts['n_lesions']} lesions, {e.n_patients} patients)"
 
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -393,10 +394,10 @@ def main(
     if "auc_minus_compare_with" in s:
         d = s["auc_minus_compare_with"]
         print(f"  AUC minus {d['other_run']} (paired, same lesions): " + "; ".join(
-            f"{m} {d[m]['value']:+.3f} [{d[m]['ci95'][0]:+.3f}, {d[m]['ci95'][1]:+.3f}]" for m in cfg.models if m in d)
+            f"{m} {d[m]:+.3f}" for m in cfg.models if m in d)
             + (f"; not in that run: {', '.join(d['not_in_other_run'])}" if d["not_in_other_run"] else ""))
     for name, d in s["model_differences"].items():
-        print(f"  {name.replace('_', ' ')} (paired, same lesions): {d['value']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]")
+        print(f"  {name.replace('_', ' ')} (paired, same lesions): {d:+.3f}")
     for m, r in s.get("mias_cross_dataset", {}).items():
         print(f"  {m:9s} trained on all CBIS -> mini-MIAS masses: all {_f(r['all_mias_masses'])}; "
               f"test patients {_f(r['mias_test_patients'])}")

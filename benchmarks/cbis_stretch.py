@@ -192,7 +192,10 @@ def measure(
 
 
 def _fmt(d: dict, key: str = "median") -> str:
-    return f"{d[key]:.3f} [{d['ci95'][0]:.3f}, {d['ci95'][1]:.3f}]"
+    """``d[key]`` and its ``ci95`` through the one estimate formatter."""
+    from evaluation.bootstrap import format_estimate
+
+    return format_estimate({"value": d[key], "ci95": d["ci95"]})
 
 
 @app.command()

@@ -56,7 +56,7 @@ def main(
     from converters.splits import load_splits, select_split
     from detector.api import default_weights_path, load_detector
     from detector_compare import paired_differences, public
-    from evaluation.bootstrap import format_estimate as _f
+    from evaluation.bootstrap import format_estimate
 
     if not 1.0 < factor <= 10.0:
         raise typer.BadParameter(f"expected a stretch factor in (1, 10], got {factor}", param_hint="--factor")
@@ -81,10 +81,10 @@ def main(
     print(f"CBIS {split} patients: {result['films']} films, {result['patients']} patients, {result['lesions']} masses; "
           f"{result['ci']}")
     for r in result["conditions"]:
-        print(f"  width x {r['x_scale']:.3f}: sensitivity@1FP/film {_f(r['sensitivity_at_1fp'])}, "
-              f"mean FROC {_f(r['mean_froc_sensitivity'])}, mAP50 {_f(r['map50'])}")
-    print(f"  restored - stretched: sensitivity@1FP {_f(diff['sensitivity_at_1fp'])}, "
-          f"mean FROC {_f(diff['mean_froc_sensitivity'])}")
+        print(f"  width x {r['x_scale']:.3f}: sensitivity@1FP/film {format_estimate(r['sensitivity_at_1fp'])}, "
+              f"mean FROC {format_estimate(r['mean_froc_sensitivity'])}, mAP50 {format_estimate(r['map50'])}")
+    print(f"  restored - stretched: sensitivity@1FP {format_estimate(diff['sensitivity_at_1fp'])}, "
+          f"mean FROC {format_estimate(diff['mean_froc_sensitivity'])}")
 
 
 if __name__ == "__main__":

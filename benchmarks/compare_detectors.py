@@ -67,7 +67,7 @@ def main(
     from converters.errors import InputError
     from detector.api import load_detector
     from detector_compare import paired_differences, public, score_condition, set_x_scale
-    from evaluation.bootstrap import format_estimate as fmt
+    from evaluation.bootstrap import format_estimate
 
     torch.set_num_threads(threads)
     try:
@@ -98,9 +98,9 @@ def main(
           f"{result['lesions']} lesions; {result['ci']}")
     for tag in ("a", "b"):
         r = result[tag]
-        print(f"  {tag} {r['weights']} (width x {r['x_scale']:.3f}): sensitivity@1FP/film {fmt(r['sensitivity_at_1fp'])}, "
-              f"mean FROC {fmt(r['mean_froc_sensitivity'])}, mAP50 {fmt(r['map50'])}")
-    print(f"  b - a: sensitivity@1FP {fmt(diff['sensitivity_at_1fp'])}, mean FROC {fmt(diff['mean_froc_sensitivity'])}")
+        print(f"  {tag} {r['weights']} (width x {r['x_scale']:.3f}): sensitivity@1FP/film {format_estimate(r['sensitivity_at_1fp'])}, "
+              f"mean FROC {format_estimate(r['mean_froc_sensitivity'])}, mAP50 {format_estimate(r['map50'])}")
+    print(f"  b - a: sensitivity@1FP {format_estimate(diff['sensitivity_at_1fp'])}, mean FROC {format_estimate(diff['mean_froc_sensitivity'])}")
 
 
 if __name__ == "__main__":

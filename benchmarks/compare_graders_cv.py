@@ -11,14 +11,14 @@ among lesion crops: p(malignant) / (p(benign) + p(malignant))). CIs: bootstrap o
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
+from converters.atomic import write_json_atomic
 from evaluation.classification import auc_scores
 from evaluation.roc import roc_auc as auc
-from evaluation.bootstrap import bootstrap_over_patients
+from evaluation.bootstrap import Estimate, bootstrap_over_patients, format_estimate
 
 CLASSES = ("normal", "benign", "malignant")
 SIDES = {"mini-MIAS": "predictions_test.npz", "CBIS-DDSM": "predictions_test_coco.npz"}
@@ -29,9 +29,8 @@ def pooled(arm: Path, name: str, k: int = 5) -> dict:
     return {key: np.concatenate([p[key] for p in parts]) for key in ("probs", "labels", "patient_ids", "film_ids", "kinds", "side_px")}
 
 
-def est(pids, fn, n, seed):
-    e = bootstrap_over_patients(pids, fn, n, seed)
-    return {"value": e.value, "ci95": [e.ci_low, e.ci_high], "n_patients": e.n_patients}
+def est(pids, fn, n, seed) -> Estimate:
+    return bootstrap_over_patients(pids, fn, n, seed)
 
 
 def main() -> None:
@@ -65,16 +64,15 @@ def main() -> None:
             pred = arr["probs"].argmax(1)
             res[f"accuracy_{tag}"] = est(pids, lambda i, pr=pred: float((pr[i] == y[i]).mean()), args.n_bootstrap, args.seed)
         out[source] = res
-    args.out.write_text(json.dumps(out, indent=1))
+    write_json_atomic(args.out, out)
     for source in SIDES:
         r = out[source]
         print(f"{source}: {r['n_crops']} crops, {r['n_patients']} patients, classes {r['class_counts']}")
         for q in ("normal_vs_abnormal", "benign_vs_malignant"):
             d = r[q]
-            f = lambda e: f"{e['value']:.3f} [{e['ci95'][0]:.3f}, {e['ci95'][1]:.3f}]"
-            print(f"  {q}: a {f(d['a'])}  b {f(d['b'])}  a-b {d['a_minus_b']['value']:+.3f} "
-                  f"[{d['a_minus_b']['ci95'][0]:+.3f}, {d['a_minus_b']['ci95'][1]:+.3f}]  (n {d['n']}, pos {d['n_positive']})")
-        print(f"  accuracy: a {f(r['accuracy_a'])}  b {f(r['accuracy_b'])}")
+            print(f"  {q}: a {format_estimate(d['a'])}  b {format_estimate(d['b'])}  "
+                  f"a-b {format_estimate(d['a_minus_b'], signed=True)}  (n {d['n']}, pos {d['n_positive']})")
+        print(f"  accuracy: a {format_estimate(r['accuracy_a'])}  b {format_estimate(r['accuracy_b'])}")
 
 
 if __name__ == "__main__":

@@ -45,9 +45,8 @@ def score_condition(detector, films, images_dir: Path, n_boot: int, seed: int, s
 
 
 def paired_differences(films, a: dict, b: dict, n_boot: int, seed: int) -> dict:
-    """``b - a`` for sensitivity at 1 FP/film and mean FROC sensitivity, same patient resamples."""
+    """``b - a`` for sensitivity at 1 FP/film and mean FROC sensitivity (Estimates), same patient resamples."""
     from evaluation.bootstrap import bootstrap_over_patients
-    from evaluation.detection import _est
     from evaluation.froc import FP_RATES_PER_FILM
 
     pids = [f.patient_id for f in films]
@@ -58,8 +57,8 @@ def paired_differences(films, a: dict, b: dict, n_boot: int, seed: int) -> dict:
 
     out = {}
     for name, pick in (("sensitivity_at_1fp", lambda s: s[at1]), ("mean_froc_sensitivity", np.mean)):
-        out[name] = _est(bootstrap_over_patients(
-            pids, lambda idx: float(pick(sens(b["_events"], idx)) - pick(sens(a["_events"], idx))), n_boot, seed))
+        out[name] = bootstrap_over_patients(
+            pids, lambda idx: float(pick(sens(b["_events"], idx)) - pick(sens(a["_events"], idx))), n_boot, seed)
     return out
 
 

@@ -25,20 +25,13 @@ import statistics
 from pathlib import Path
 
 from converters.atomic import write_text_atomic
+from evaluation.bootstrap import format_estimate
 
 TARGETS = (
     ("lesion sensitivity at 1 FP/film, all lesions", ("froc", "all", 1.0), 0.70),
     ("lesion sensitivity at 1 FP/film, masses", ("froc", "mass", 1.0), 0.80),
     ("mAP50, all lesions", ("coco", "all", "map50"), 0.50),
 )
-
-
-def _est(e) -> str:
-    if e is None or e.get("value") is None:
-        return "n/a"
-    lo, hi = e["ci95"]
-    ci = "CI n/a" if lo is None or hi is None else f"95% CI {lo:.3f}-{hi:.3f}"
-    return f"{e['value']:.3f} ({ci})"
 
 
 def _figure(metrics: dict, key) -> dict:
@@ -84,11 +77,11 @@ def build_card(run: Path, converted: Path, weights: Path, choice: str, val: Path
     for c in candidates:
         m = json.loads((c / "metrics.json").read_text())
         cand_rows.append(
-            f"| {c.name} | {_est(m['froc']['all']['mean_sensitivity'])} | {_est(_figure(m, ('froc', 'all', 1.0)))} "
-            f"| {_est(m['coco']['all']['map50'])} |"
+            f"| {c.name} | {format_estimate(m['froc']['all']['mean_sensitivity'])} | {format_estimate(_figure(m, ('froc', 'all', 1.0)))} "
+            f"| {format_estimate(m['coco']['all']['map50'])} |"
         )
     target_rows = "\n".join(
-        f"| {name} | >= {goal:.2f} | {_est(_figure(vm, key))} | {_est(_figure(tm, key))} |" for name, key, goal in TARGETS
+        f"| {name} | >= {goal:.2f} | {format_estimate(_figure(vm, key))} | {format_estimate(_figure(tm, key))} |" for name, key, goal in TARGETS
     )
     val_md = (val / "metrics.md").read_text().replace("### ", "#### ")
     test_md = (test / "metrics.md").read_text().replace("### ", "#### ")
@@ -147,7 +140,7 @@ With {vm['froc']['all']['n_lesions']} validation lesions the CIs overlap heavily
 
 ## Figures
 Hit rule: {vm['hit_rule']['description']}.
-Every figure: value (bootstrap 95% CI over patients, {tm['bootstrap']['n_resamples']} resamples).
+Every figure: value [bootstrap 95% CI over patients, {tm['bootstrap']['n_resamples']} resamples].
 
 {val_md}
 {test_md}

@@ -10,6 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from evaluation.bootstrap import format_estimate
+
 app = typer.Typer(help="Grade lesion crops: normal / benign / malignant (BCDCNN and ResNet-18).", no_args_is_help=True)
 
 
@@ -56,9 +58,8 @@ def train(
                f"{cfg.steps} steps in {summary['train']['train_seconds']:.0f} s -> {out / 'model.safetensors'}")
     for side, res in summary["eval"].items():
         r = res["cnn"]
-        aucs = ", ".join(f"AUC {k} {v['value']:.3f}" for k, v in r["auc"].items())
-        typer.echo(f"  {side}: accuracy {r['accuracy']['value']:.3f} "
-                   f"[{r['accuracy']['ci95'][0]:.3f}, {r['accuracy']['ci95'][1]:.3f}], {aucs}")
+        aucs = ", ".join(f"AUC {k} {format_estimate(v)}" for k, v in r["auc"].items())
+        typer.echo(f"  {side}: accuracy {format_estimate(r['accuracy'])}, {aucs}")
 
 
 @app.command()
@@ -86,8 +87,8 @@ def evaluate(
         raise InputError("give exactly one of --splits FILE (with --split) or --all")
     labelled = load_labelled(mias_dir, coco_json, images)
     report = evaluate_films(weights, labelled, out, splits, split, all_films, n_bootstrap, seed)
-    typer.echo(f"{report['n_crops']} crops, {report['n_patients']} patients: accuracy {report['accuracy']['value']:.3f} "
-               f"[{report['accuracy']['ci95'][0]:.3f}, {report['accuracy']['ci95'][1]:.3f}] -> {out / 'metrics.json'}")
+    typer.echo(f"{report['n_crops']} crops, {report['n_patients']} patients: accuracy {format_estimate(report['accuracy'])} "
+               f"-> {out / 'metrics.json'}")
 
 
 @app.command()
@@ -132,8 +133,8 @@ def cv_report(
 
     summary = aggregate_cv(runs, load_labelled(mias_dir, coco_json, images), out, n_bootstrap)
     r = summary["pooled"]["cnn"]
-    typer.echo(f"{summary['k']}-fold CV, {summary['n_crops']} crops: accuracy {r['accuracy']['value']:.3f} "
-               f"[{r['accuracy']['ci95'][0]:.3f}, {r['accuracy']['ci95'][1]:.3f}] -> {out / 'cv_summary.md'}")
+    typer.echo(f"{summary['k']}-fold CV, {summary['n_crops']} crops: accuracy {format_estimate(r['accuracy'])} "
+               f"-> {out / 'cv_summary.md'}")
 
 
 if __name__ == "__main__":

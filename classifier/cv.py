@@ -21,6 +21,7 @@ from classifier.report import balanced_accuracy_of
 from converters.atomic import write_json_atomic, write_text_atomic
 from converters.config import load_config
 from converters.errors import InputError
+from evaluation.bootstrap import format_estimate
 
 MODELS = ("cnn", "texture", "fused")
 
@@ -67,7 +68,7 @@ def aggregate_cv(run_dirs: list[Path], labelled, out_dir: Path, n_bootstrap: int
             per_model[m].append(probs.get(m))
         metrics = json.loads((rd / "eval_test" / "metrics.json").read_text())
         fold_figs.setdefault("accuracy", []).append(metrics["accuracy"]["value"])
-        fold_figs.setdefault("balanced_accuracy", []).append(balanced_accuracy_of(rd, "test", metrics, 10)["value"])
+        fold_figs.setdefault("balanced_accuracy", []).append(balanced_accuracy_of(rd, "test", metrics, 10).value)
         for k, v in metrics["auc"].items():
             fold_figs.setdefault(f"auc_{k}", []).append(v["value"])
         for k, v in metrics.get("baseline_auc", {}).items():
@@ -90,9 +91,8 @@ def aggregate_cv(run_dirs: list[Path], labelled, out_dir: Path, n_bootstrap: int
     write_json_atomic(out_dir / "cv_summary.json", summary)
     lines = [f"# {len(folds)}-fold patient cross-validation (pooled held-out folds)", ""]
     for m, r in summary["pooled"].items():
-        from evaluation.bootstrap import format_estimate as fmt
-
-        lines.append(f"- {m}: accuracy {fmt(r['accuracy'])}; balanced accuracy {fmt(r['balanced_accuracy'])}; " + "; ".join(f"AUC {k} {fmt(v)}" for k, v in r["auc"].items()))
+        lines.append(f"- {m}: accuracy {format_estimate(r['accuracy'])}; balanced accuracy {format_estimate(r['balanced_accuracy'])}; "
+                     + "; ".join(f"AUC {k} {format_estimate(v)}" for k, v in r["auc"].items()))
     for k, (mu, sd) in summary["per_fold_mean_sd"].items():
         lines.append(f"- per-fold {k}: mean {mu:.3f}, SD {sd:.3f}")
     write_text_atomic(out_dir / "cv_summary.md", "\n".join(lines) + "\n")

@@ -4,7 +4,8 @@ Temporary names are hidden siblings that carry the writing process's id
 (``.NAME.tmp-PID-xxxx``), so a later run can tell the leftovers of a killed run (whose
 process is gone) from the work of one still running, and remove only those
 (:func:`remove_stale_temps`). JSON is written strictly: NaN and infinities become
-``null`` (bare ``NaN`` is not JSON).
+``null`` (bare ``NaN`` is not JSON), and a record with a ``to_json()`` method is written
+as what that method returns, so records stay typed until they are written.
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
 def finite_json(obj):
     """A copy of ``obj`` with every NaN or infinite float replaced by ``None`` (JSON ``null``).
 
-    Numpy scalars and arrays become plain numbers and lists; tuples become lists.
+    Numpy scalars and arrays become plain numbers and lists; tuples become lists; a record
+    with a ``to_json()`` method (a metric estimate, a film result) becomes what it returns.
     """
     if isinstance(obj, bool) or obj is None or isinstance(obj, (str, int)):
         return obj
@@ -129,6 +131,9 @@ def finite_json(obj):
         return {k: finite_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [finite_json(v) for v in obj]
+    to_json = getattr(obj, "to_json", None)
+    if callable(to_json) and not isinstance(obj, type):
+        return finite_json(to_json())
     try:
         import numpy as np
     except ImportError:  # pragma: no cover - numpy is a dependency

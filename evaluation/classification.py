@@ -3,7 +3,8 @@
 Table I (the paper's form) is one-vs-rest per class: TP, TN, FP, FN, FPR, FNR,
 sensitivity, specificity, accuracy. Beside it: per-class precision/recall, macro-F1,
 3-class accuracy and one-vs-rest AUCs (normal vs abnormal; benign vs malignant among the
-lesion crops). Counts are reported as counted; every rate carries a CI from
+lesion crops). Counts are reported as counted; every rate is an
+:class:`evaluation.bootstrap.Estimate` with a CI from
 :func:`evaluation.bootstrap.bootstrap_over_patients`.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evaluation.bootstrap import bootstrap_over_patients, format_estimate
+from evaluation.bootstrap import Estimate, bootstrap_over_patients, format_estimate
 from evaluation.roc import roc_auc
 
 
@@ -64,7 +65,7 @@ def classification_report(
     probs: np.ndarray, y_true: np.ndarray, patient_ids, class_names, n_bootstrap: int = 1000, seed: int = 0,
     extra_scores: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict:
-    """All figures of one evaluation, each rate as ``{"value", "ci95", "n_patients"}``.
+    """All figures of one evaluation, each rate an :class:`Estimate` (JSON ``{"value", "ci95", "n_patients"}``).
 
     Args:
         probs: ``(N, C)`` class probabilities.
@@ -79,8 +80,8 @@ def classification_report(
     n = len(class_names)
     y_pred = probs.argmax(1) if len(probs) else np.zeros(0, np.int64)
 
-    def est(fn):
-        return bootstrap_over_patients(pids, fn, n_resamples=n_bootstrap, seed=seed).as_dict()
+    def est(fn) -> Estimate:
+        return bootstrap_over_patients(pids, fn, n_resamples=n_bootstrap, seed=seed)
 
     report: dict = {"n_crops": int(y_true.size), "n_patients": int(np.unique(pids).size),
                     "class_counts": dict(zip(class_names, np.bincount(y_true, minlength=n).tolist()))}
@@ -100,14 +101,14 @@ def classification_report(
     for name, (truth, score, mask) in auc_scores(probs, y_true, class_names).items():
         m = np.flatnonzero(mask)
         aucs[name] = bootstrap_over_patients(pids[m], lambda i, t=truth[m], s=score[m]: roc_auc(t[i], s[i]),
-                                             n_resamples=n_bootstrap, seed=seed).as_dict()
+                                             n_resamples=n_bootstrap, seed=seed)
     report["auc"] = aucs
     for name, (truth, score) in (extra_scores or {}).items():
         truth = np.asarray(truth)
         ok = np.flatnonzero(truth >= 0)  # -1 marks crops outside that question
         report.setdefault("baseline_auc", {})[name] = bootstrap_over_patients(
             pids[ok], lambda i, t=truth[ok], s=np.asarray(score)[ok]: roc_auc(t[i], s[i]),
-            n_resamples=n_bootstrap, seed=seed).as_dict()
+            n_resamples=n_bootstrap, seed=seed)
     return report
 
 

@@ -1,8 +1,9 @@
 """Detection metrics of one split: COCO mAP, FROC and film-level AUC, with bootstrap CIs.
 
 :func:`evaluate_predictions` is what ``mammo detector evaluate`` and ``mammo evaluate``
-call: ground-truth Films plus predictions in film pixels in, a JSON-ready dict out (and,
-with ``out_dir``, ``metrics.json``, ``metrics.md``, ``froc.png``, ``pr.png``).
+call: ground-truth Films plus predictions in film pixels in, a dict of figures out, each an
+:class:`evaluation.bootstrap.Estimate` (and, with ``out_dir``, ``metrics.json``,
+``metrics.md``, ``froc.png``, ``pr.png``).
 :func:`metrics_markdown` renders that dict as a table. Matching rules live in
 :mod:`evaluation.froc` (FROC) and :mod:`evaluation.coco_map` (mAP). Every figure carries a
 95% CI from resampling patients (:func:`evaluation.bootstrap.bootstrap_over_patients`);
@@ -11,7 +12,6 @@ all figures share the same resamples.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -34,21 +34,6 @@ from evaluation.froc import (
 from evaluation.plots import plot_froc, plot_pr
 
 DEFAULT_N_RESAMPLES = 300
-
-
-def _finite_or_none(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
-def _est(e: Estimate) -> dict:
-    """Estimate -> JSON dict (``nan`` -> ``null``)."""
-    return {
-        "value": _finite_or_none(float(e.value)),
-        "ci95": [_finite_or_none(float(e.ci_low)), _finite_or_none(float(e.ci_high))],
-        "n_patients": int(e.n_patients),
-    }
 
 
 def dataset_counts(films: Sequence[Film], predictions: Mapping) -> dict:
@@ -105,12 +90,12 @@ def evaluate_predictions(
         max_dets: boxes per film scored by COCO mAP (FROC uses all boxes).
 
     Returns:
-        JSON-ready dict: ``split``, ``hit_rule``, ``counts``, ``bootstrap``, ``coco``
+        Dict (JSON once written): ``split``, ``hit_rule``, ``counts``, ``bootstrap``, ``coco``
         (per subset ``map50``, ``map50_95``, ``n_gt``, ``reason``), ``froc`` (per subset
         ``fp_per_film``, ``sensitivity``, ``mean_sensitivity``, ``n_lesions``),
         ``film_level`` (``roc_auc`` of normal vs abnormal by max detection score),
-        ``matching`` (false positives, duplicate hits). Figures are
-        ``{"value", "ci95": [low, high], "n_patients"}``, ``null`` where undefined.
+        ``matching`` (false positives, duplicate hits). Figures are :class:`Estimate`
+        records, written as ``{"value", "ci95": [low, high], "n_patients"}``, ``null`` where undefined.
 
     Raises:
         InputError: bad hit rule or threshold, unknown film ids, malformed predictions.
@@ -154,8 +139,8 @@ def evaluate_predictions(
             m50 = Estimate(c.map50, float("nan"), float("nan"), n_p)
             m5095 = Estimate(c.map50_95, float("nan"), float("nan"), n_p)
         metrics["coco"][subset] = {
-            "map50": _est(m50),
-            "map50_95": _est(m5095),
+            "map50": m50,
+            "map50_95": m5095,
             "n_gt": c.n_gt,
             "n_dt_scored": c.n_dt,
             "max_dets_per_film": max_dets,
@@ -165,14 +150,14 @@ def evaluate_predictions(
         metrics["froc"][subset] = {
             "n_lesions": f["n_lesions"],
             "fp_per_film": list(f["fp_per_film"]),
-            "sensitivity": [_est(e) for e in f["sensitivity"]],
-            "mean_sensitivity": _est(f["mean_sensitivity"]),
+            "sensitivity": list(f["sensitivity"]),
+            "mean_sensitivity": f["mean_sensitivity"],
             "reason": None if f["n_lesions"] else f"no located {subset} lesions in the ground truth",
         }
     labels = froc["film_labels"]
     metrics["film_level"] = {
         "score": "max detection score per film (no detection: lowest score)",
-        "roc_auc": _est(froc["film_auc"]),
+        "roc_auc": froc["film_auc"],
         "n_normal": int((~labels).sum()),
         "n_abnormal": int(labels.sum()),
     }

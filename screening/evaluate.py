@@ -13,10 +13,11 @@ Three questions, kept apart so detection misses and grading mistakes are told ap
 
 from __future__ import annotations
 
+from dataclasses import replace
 
 import numpy as np
 
-from evaluation.bootstrap import bootstrap_over_patients
+from evaluation.bootstrap import Estimate, bootstrap_over_patients
 from evaluation.roc import roc_auc, sens_spec, youden_threshold  # noqa: F401  (re-exported for the commands)
 from converters.records import GRADES, Film
 
@@ -59,7 +60,7 @@ def per_type_auc(films: list[Film], doc_by_film: dict, n_resamples: int, seed: i
         y = np.array([1] * len(pos) + [0] * len(normal))
         s = np.array([score[f.film_id] for f in sub])
         est = bootstrap_over_patients([f.patient_id for f in sub], lambda i, y=y, s=s: roc_auc(y[i], s[i]), n_resamples, seed)
-        out[t] = {"auc": est.as_dict(), "n_films": len(pos), "n_normal_films": len(normal)}
+        out[t] = {"auc": est, "n_films": len(pos), "n_normal_films": len(normal)}
     return out
 
 
@@ -71,7 +72,8 @@ def verdict_score(film) -> float:
 
 
 def grading_metrics(films: list[Film], doc_by_film: dict, grader, images: dict, score_threshold: float, n_resamples: int, seed: int) -> dict:
-    """Grade accuracy on found lesions and classifier accuracy on true lesion crops."""
+    """Grade accuracy on found lesions and classifier accuracy on true lesion crops, each an
+    :class:`Estimate` that also counts its lesions (``counts["n"]``)."""
     from evaluation.froc import hit_matrix
 
     found_true, found_pred, found_pid = [], [], []
@@ -98,12 +100,10 @@ def grading_metrics(films: list[Film], doc_by_film: dict, grader, images: dict, 
                 crop_pred.append(int(np.argmax(p)))
                 crop_pid.append(film.patient_id)
 
-    def acc(t, p, pid):
+    def acc(t, p, pid) -> Estimate:
         t, p = np.asarray(t), np.asarray(p)
-        if t.size == 0:
-            return {"value": None, "ci95": [None, None], "n": 0}
         est = bootstrap_over_patients(pid, lambda i: float((t[i] == p[i]).mean()), n_resamples, seed)
-        return {**est.as_dict(), "n": int(t.size)}
+        return replace(est, counts={"n": int(t.size)})
 
     n_located = sum(1 for f in films for l in f.lesions if l.severity)
     return {
@@ -117,6 +117,7 @@ def grading_metrics(films: list[Film], doc_by_film: dict, grader, images: dict, 
 
 
 def film_level_metrics(films: list[Film], doc_by_film: dict, thresholds: dict, n_resamples: int, seed: int) -> dict:
+    """Film ROC AUCs and sensitivity/specificity at the chosen operating points, each an :class:`Estimate`."""
     pids = [f.patient_id for f in films]
     abn = np.array([f.is_abnormal for f in films])
     s_abn = np.array([doc_by_film[f.film_id].abnormal_score if f.film_id in doc_by_film else 0.0 for f in films])
@@ -124,7 +125,7 @@ def film_level_metrics(films: list[Film], doc_by_film: dict, thresholds: dict, n
     mal = np.array([f.verdict == "malignant" for f in films])
     out: dict = {}
     est = bootstrap_over_patients(pids, lambda i: roc_auc(abn[i], s_abn[i]), n_resamples, seed)
-    out["normal_vs_abnormal_auc"] = est.as_dict()
+    out["normal_vs_abnormal_auc"] = est
     thr = thresholds.get("abnormal")
     if thr is not None and np.isfinite(thr):
         se = bootstrap_over_patients(pids, lambda i: sens_spec(abn[i], s_abn[i], thr)[0], n_resamples, seed)
@@ -132,8 +133,8 @@ def film_level_metrics(films: list[Film], doc_by_film: dict, thresholds: dict, n
         out["operating_point"] = {
             "abnormal_threshold": thr,
             "chosen_on": thresholds.get("chosen_on"),
-            "sensitivity": se.as_dict(),
-            "specificity": sp.as_dict(),
+            "sensitivity": se,
+            "specificity": sp,
         }
     vthr = thresholds.get("verdict")
     if vthr is not None and np.isfinite(vthr):
@@ -144,22 +145,22 @@ def film_level_metrics(films: list[Film], doc_by_film: dict, thresholds: dict, n
             "score_threshold": vthr,
             "chosen_on": thresholds.get("chosen_on"),
             "rule": "score_threshold maximising Youden J of the verdict (not normal) on validation patients",
-            "sensitivity": se.as_dict(),
-            "specificity": sp.as_dict(),
+            "sensitivity": se,
+            "specificity": sp,
         }
     flagged = np.array([f.film_id in doc_by_film and doc_by_film[f.film_id].verdict != "normal" for f in films])
     se = bootstrap_over_patients(pids, lambda i: sens_spec(abn[i], flagged[i], 0.5)[0], n_resamples, seed)
     sp = bootstrap_over_patients(pids, lambda i: sens_spec(abn[i], flagged[i], 0.5)[1], n_resamples, seed)
     out["verdict_point"] = {
         "rule": "film flagged when its verdict is not normal",
-        "sensitivity": se.as_dict(),
-        "specificity": sp.as_dict(),
+        "sensitivity": se,
+        "specificity": sp,
     }
     ab_idx = np.flatnonzero(abn)
     if ab_idx.size:
         sub_p = [pids[i] for i in ab_idx]
         est = bootstrap_over_patients(sub_p, lambda i: roc_auc(mal[ab_idx][i], s_mal[ab_idx][i]), n_resamples, seed)
-        out["benign_vs_malignant_auc_abnormal_films"] = est.as_dict()
+        out["benign_vs_malignant_auc_abnormal_films"] = est
     out["by_finding_type"] = per_type_auc(films, doc_by_film, n_resamples, seed)
     out["reference"] = BCSC_REFERENCE
     out["scores"] = thresholds.get("scores", "abnormal_score and malignant_score of report.json")

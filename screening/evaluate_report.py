@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.bootstrap import format_estimate as _fmt
+from evaluation.bootstrap import format_estimate
 
 
 def metrics_to_markdown(m: dict) -> str:
@@ -24,8 +24,8 @@ def metrics_to_markdown(m: dict) -> str:
     for subset in ("all", "mass", "calc"):
         c = coco.get(subset)
         if c:
-            lines.append(f"| mass detector | mAP@0.5 ({subset}) | {_fmt(c.get('map50'))} |")
-            lines.append(f"| mass detector | mAP@0.5:0.95 ({subset}) | {_fmt(c.get('map50_95'))} |")
+            lines.append(f"| mass detector | mAP@0.5 ({subset}) | {format_estimate(c.get('map50'))} |")
+            lines.append(f"| mass detector | mAP@0.5:0.95 ({subset}) | {format_estimate(c.get('map50_95'))} |")
     froc = det.get("froc", {})
     for subset in ("all", "mass", "calc"):
         fr = froc.get(subset)
@@ -35,32 +35,32 @@ def metrics_to_markdown(m: dict) -> str:
         sens = fr.get("sensitivity", [])
         for r, s in zip(rates, sens):
             if r in (0.5, 1, 1.0, 2, 2.0, 4, 8):
-                lines.append(f"| mass detector | sensitivity at {r:g} FP/film ({subset}) | {_fmt(s)} |")
-        lines.append(f"| mass detector | FROC mean sensitivity ({subset}) | {_fmt(fr.get('mean_sensitivity'))} |")
+                lines.append(f"| mass detector | sensitivity at {r:g} FP/film ({subset}) | {format_estimate(s)} |")
+        lines.append(f"| mass detector | FROC mean sensitivity ({subset}) | {format_estimate(fr.get('mean_sensitivity'))} |")
     cc = m.get("calcification_clusters")
     if cc:
         for r, sv in zip(cc.get("fp_per_film", []), cc.get("sensitivity", [])):
             if r in (0.5, 1, 2, 4):
-                lines.append(f"| calcification clusters | sensitivity at {r:g} FP/film ({cc['n_lesions']} clusters; centre in circle) | {_fmt(sv)} |")
-        lines.append(f"| calcification clusters | FROC mean sensitivity | {_fmt(cc.get('mean_sensitivity'))} |")
-    lines.append(f"| grading | grade accuracy on found lesions ({gr['found_lesions']} of {gr['located_lesions']} found) | {_fmt(gr['found_lesions_grade_accuracy'])} |")
-    lines.append(f"| grading | classifier accuracy on true lesion crops | {_fmt(gr['true_crop_grade_accuracy'])} |")
-    lines.append(f"| film | normal vs abnormal ROC AUC ({fl.get('scores', 'abnormal_score')}) | {_fmt(fl.get('normal_vs_abnormal_auc'))} |")
+                lines.append(f"| calcification clusters | sensitivity at {r:g} FP/film ({cc['n_lesions']} clusters; centre in circle) | {format_estimate(sv)} |")
+        lines.append(f"| calcification clusters | FROC mean sensitivity | {format_estimate(cc.get('mean_sensitivity'))} |")
+    lines.append(f"| grading | grade accuracy on found lesions ({gr['found_lesions']} of {gr['located_lesions']} found) | {format_estimate(gr['found_lesions_grade_accuracy'])} |")
+    lines.append(f"| grading | classifier accuracy on true lesion crops | {format_estimate(gr['true_crop_grade_accuracy'])} |")
+    lines.append(f"| film | normal vs abnormal ROC AUC ({fl.get('scores', 'abnormal_score')}) | {format_estimate(fl.get('normal_vs_abnormal_auc'))} |")
     op = fl.get("operating_point")
     if op:
-        lines.append(f"| film | sensitivity at threshold {op['abnormal_threshold']:.3f} ({op['chosen_on']}) | {_fmt(op['sensitivity'])} |")
-        lines.append(f"| film | specificity at that threshold | {_fmt(op['specificity'])} |")
+        lines.append(f"| film | sensitivity at threshold {op['abnormal_threshold']:.3f} ({op['chosen_on']}) | {format_estimate(op['sensitivity'])} |")
+        lines.append(f"| film | specificity at that threshold | {format_estimate(op['specificity'])} |")
     vp = fl.get("verdict_point")
     if vp:
-        lines.append(f"| film | sensitivity of the verdict (not normal) | {_fmt(vp['sensitivity'])} |")
-        lines.append(f"| film | specificity of the verdict | {_fmt(vp['specificity'])} |")
+        lines.append(f"| film | sensitivity of the verdict (not normal) | {format_estimate(vp['sensitivity'])} |")
+        lines.append(f"| film | specificity of the verdict | {format_estimate(vp['specificity'])} |")
     vt = fl.get("verdict_threshold_from_validation")
     if vt:
-        lines.append(f"| film | sensitivity of the verdict at score threshold {vt['score_threshold']:.3f} ({vt['chosen_on']}) | {_fmt(vt['sensitivity'])} |")
-        lines.append(f"| film | specificity of the verdict at that threshold | {_fmt(vt['specificity'])} |")
-    lines.append(f"| film | benign vs malignant ROC AUC (abnormal films) | {_fmt(fl.get('benign_vs_malignant_auc_abnormal_films'))} |")
+        lines.append(f"| film | sensitivity of the verdict at score threshold {vt['score_threshold']:.3f} ({vt['chosen_on']}) | {format_estimate(vt['sensitivity'])} |")
+        lines.append(f"| film | specificity of the verdict at that threshold | {format_estimate(vt['specificity'])} |")
+    lines.append(f"| film | benign vs malignant ROC AUC (abnormal films) | {format_estimate(fl.get('benign_vs_malignant_auc_abnormal_films'))} |")
     for t, v in fl.get("by_finding_type", {}).items():
-        lines.append(f"| film | {t} films ({v['n_films']}) vs normal films ({v['n_normal_films']}), ROC AUC | {_fmt(v['auc'])} |")
+        lines.append(f"| film | {t} films ({v['n_films']}) vs normal films ({v['n_normal_films']}), ROC AUC | {format_estimate(v['auc'])} |")
     ref = fl["reference"]
     lines += [
         "",

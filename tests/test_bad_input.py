@@ -266,7 +266,7 @@ def test_convert_refuses_foreign_folder_and_keeps_user_files(tmp_path, capsys):
 def test_dicom_without_extension_found_and_screened(tmp_path):
     d = tmp_path / "pacs"
     d.mkdir()
-    img = phantom_film(128, [(40, 60, 10)], seed=3).astype(np.uint16) * 257
+    img = phantom_film(128, [(40, 60, 10)], seed=3, dtype=np.uint16)
     write_dicom(d / "1.2.840.113619.2.55.3", img)  # PACS names: no extension, dots inside
     write_dicom(d / "IM0001", img, window=(32767.5, 65535))
     (d / "README").write_text("not a film")
@@ -294,14 +294,14 @@ def test_dicom_without_pixels_is_one_clear_error(tmp_path):
                                             (0.01, "too small to be a mammogram")])
 def test_dicom_odd_pixel_spacing_is_one_clear_error(tmp_path, spacing, words):
     p = tmp_path / "f.dcm"
-    write_dicom(p, phantom_film(128, [(40, 60, 10)]).astype(np.uint16) * 257, spacing=spacing)
+    write_dicom(p, phantom_film(128, [(40, 60, 10)], dtype=np.uint16), spacing=spacing)
     with pytest.raises(InputError, match=words):
         read_film(p)
 
 
 def test_dicom_resampled_size_counts_against_the_limit(tmp_path):
     p = tmp_path / "f.dcm"
-    write_dicom(p, phantom_film(128, [(40, 60, 10)]).astype(np.uint16) * 257, spacing=0.4)  # 128 px -> 256 px
+    write_dicom(p, phantom_film(128, [(40, 60, 10)], dtype=np.uint16), spacing=0.4)  # 128 px -> 256 px
     assert read_film(p, max_pixels=256 * 256).image.shape == (256, 256)
     with pytest.raises(InputError, match="resampled"):
         read_film(p, max_pixels=200 * 200)

@@ -7,33 +7,27 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from phantoms import make_phantom
 from screening.bilateral import Bilateral, FilmKey, compare_breasts, film_key, pair_films
 
 
-def breast_phantom(size=512, seed=0, left=True):
-    """A half-ellipse breast with smooth texture, chest wall on the left (or mirrored)."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    rows, cols = np.mgrid[0:size, 0:size]
-    inside = ((cols / (0.7 * size)) ** 2 + ((rows - size / 2) / (0.46 * size)) ** 2) <= 1
-    tex = cv2.GaussianBlur(rng.normal(0, 1, (size, size)).astype(np.float32), (0, 0), 6) * 60
-    img = np.where(inside, 110 + tex, 0)
-    img = np.clip(img, 0, 255).astype(np.uint8)
-    return img if left else img[:, ::-1].copy()
+# Smooth tissue without white noise, and soft masses (Gaussian bumps, sigma 18 px): the
+# look the asymmetry search is tested on.
+BREAST_LOOK = {"outline_axes": (0.7, 0.46), "tissue_level": 110.0, "noise_sd": 0.0, "smooth_amplitude": 60.0,
+               "smooth_sigma_px": 6.0, "mass_profile": "soft", "soft_amplitude": 45.0}
 
 
-def add_blob(img, cx, cy, amplitude=45.0, sigma=18.0):
-    rows, cols = np.mgrid[0 : img.shape[0], 0 : img.shape[1]]
-    out = img.astype(np.float64) + amplitude * np.exp(-((cols - cx) ** 2 + (rows - cy) ** 2) / (2 * sigma**2)) * (img > 0)
-    return np.clip(out, 0, 255).astype(np.uint8)
+def breast_film(size: int = 512, seed: int = 0, side: str = "left", blob_xy=None) -> np.ndarray:
+    """A phantom breast against the ``side`` edge; ``blob_xy`` adds a soft mass there (same tissue for one seed)."""
+    masses = [(*blob_xy, 18.0)] if blob_xy is not None else []
+    return make_phantom(size, masses, seed=seed, side=side, **BREAST_LOOK).image
 
 
 @pytest.mark.parametrize("cx,cy", [(150, 250), (250, 180), (120, 340)])
 def test_mirrored_pair_with_one_blob_gives_the_asymmetry_at_the_right_place(cx, cy):
-    right = breast_phantom(512, 1, left=True)
+    right = breast_film(512, 1)
     left = right[:, ::-1].copy()  # the other breast: the same tissue, mirrored
-    right_blob = add_blob(right, cx, cy)
+    right_blob = breast_film(512, 1, blob_xy=(cx, cy))
     res = compare_breasts(right_blob, left)
     x1, y1, x2, y2 = res.candidate_xyxy
     assert x1 <= cx < x2 and y1 <= cy < y2, (res.candidate_xyxy, (cx, cy))
@@ -43,17 +37,17 @@ def test_mirrored_pair_with_one_blob_gives_the_asymmetry_at_the_right_place(cx, 
 
 
 def test_blob_on_a_film_whose_chest_wall_is_on_the_right_maps_back():
-    left_film = breast_phantom(512, 2, left=False)  # chest wall on the right
+    left_film = breast_film(512, 2, side="right")  # chest wall on the right
     right_film = left_film[:, ::-1].copy()
     cx, cy = 512 - 160, 260
-    res = compare_breasts(add_blob(left_film, cx, cy), right_film)
+    res = compare_breasts(breast_film(512, 2, side="right", blob_xy=(cx, cy)), right_film)
     x1, y1, x2, y2 = res.candidate_xyxy
     assert x1 <= cx < x2 and y1 <= cy < y2
 
 
 def test_empty_films_are_unpaired():
     blank = np.zeros((256, 256), np.uint8)
-    assert compare_breasts(blank, breast_phantom(256)) == Bilateral.unpaired()
+    assert compare_breasts(blank, breast_film(256)) == Bilateral.unpaired()
 
 
 def test_keys_from_names_and_dicom_tags():

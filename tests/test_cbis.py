@@ -327,13 +327,8 @@ def _load_benchmark():
 
 def test_texture_anisotropy_grows_with_sideways_stretch():
     bench = _load_benchmark()
-    rng = np.random.default_rng(0)
-    # isotropic texture on a bright disc 'breast': anisotropy near 1, growing as the film widens
-    img = phantom_film(256, seed=3)
-    blob = (rng.normal(0, 1, (256, 256)) * 40).astype(np.float32)
-    import cv2
-
-    tex = np.clip(img.astype(np.float32) + cv2.GaussianBlur(blob, (0, 0), 3) * (img > 0), 0, 255).astype(np.uint8)
+    # isotropic smooth texture on the phantom breast: anisotropy near 1, growing as the film widens
+    tex = phantom_film(256, seed=3, smooth_amplitude=40.0, smooth_sigma_px=3.0)
     values = [bench.texture_anisotropy(bench.stretch_mias(tex, s)) for s in (1.0, 1.5, 2.0)]
     assert 0.8 < values[0] < 1.25
     assert values[0] < values[1] < values[2]
@@ -356,8 +351,11 @@ def test_cbis_cv_runs_on_synthetic_set(tmp_path):
     assert s["n_patients"] == 2 + 16
     for m in ("logistic", "box_geometry"):
         auc = s["cv"][m]["pooled_auc"]
-        assert 0.0 <= auc["value"] <= 1.0 and auc["n_lesions"] == 20
+        assert 0.0 <= auc.value <= 1.0 and auc.counts["n_lesions"] == 20
         assert len(s["cv"][m]["per_fold_auc"]) == 2
+    on_disk = json.loads((tmp_path / "cv" / "summary.json").read_text())
+    assert on_disk["cv"]["logistic"]["pooled_auc"] == s["cv"]["logistic"]["pooled_auc"].to_json()
+    assert list(on_disk["cv"]["logistic"]["pooled_auc"]) == ["value", "ci95", "n_patients", "n_lesions", "n_malignant"]
     scores = np.load(tmp_path / "cv" / "cv_scores.npz")
     assert np.isfinite(scores["logistic"]).all() and len(scores["y"]) == 20
     assert (tmp_path / "cv" / "config.yaml").is_file()
@@ -391,10 +389,10 @@ def test_cbis_cv_model_differences_are_paired_on_the_same_lesions(tmp_path):
     np.savez(tmp_path / "s.npz", y=y, patients=np.arange(80) // 2, ensemble=good, logistic=good,
              boosting=rng.normal(size=80))
     d = model_differences(tmp_path / "s.npz", CbisCvConfig(n_bootstrap=200))
-    assert d["ensemble_minus_logistic"]["value"] == 0 and d["ensemble_minus_logistic"]["ci95"] == [0, 0]
-    lo, hi = d["ensemble_minus_boosting"]["ci95"]
-    assert d["ensemble_minus_boosting"]["value"] > 0.2 and 0 < lo < hi
-    assert d["ensemble_minus_boosting"]["n_patients"] == 40
+    same, better = d["ensemble_minus_logistic"], d["ensemble_minus_boosting"]
+    assert same.value == 0 and (same.ci_low, same.ci_high) == (0, 0)
+    assert better.value > 0.2 and 0 < better.ci_low < better.ci_high
+    assert better.n_patients == 40
 
 
 def test_margin_features_tell_a_round_mass_from_a_spiculated_one():

@@ -12,14 +12,15 @@ from classifier.crops import (
     sample_normal_squares,
     square_window,
 )
-from converters.masks import circle_mask
+from phantoms import make_phantom
 
 
 def phantom(seed=0, size=200):
+    """A flat dark film (40) with one solid bright disc (230) at a seeded place: crisp edges to crop on."""
     rng = np.random.default_rng(seed)
     cx, cy, r = (int(v) for v in (rng.integers(60, 140), rng.integers(60, 140), rng.integers(10, 30)))
-    img = np.full((size, size), 40, np.uint8)
-    img[circle_mask((cx, cy), r, (size, size))] = 230
+    img = make_phantom(size, [(cx, cy, r)], seed=rng, outline=False, tissue_level=40.0, noise_sd=0.0,
+                       mass_level=230.0, mass_noise_sd=0.0).image
     return img, cx, cy, r
 
 

@@ -5,6 +5,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from classifier.baselines import shortcut_score
+from evaluation.bootstrap import Estimate
 from evaluation.classification import classification_report, one_vs_rest
 from evaluation.roc import roc_auc as auc
 
@@ -29,11 +30,12 @@ def test_table1_counts_and_report():
     for name, row in rep["table1"].items():
         assert row["TP"] + row["TN"] + row["FP"] + row["FN"] == 200
         e = row["sensitivity"]
-        assert e["ci95"][0] <= e["value"] <= e["ci95"][1]
+        assert isinstance(e, Estimate) and e.ci_low <= e.value <= e.ci_high
     acc = rep["accuracy"]
-    assert acc["value"] == pytest.approx(float((probs.argmax(1) == y).mean()))
-    assert acc["n_patients"] == 50
-    assert rep["auc"]["normal_vs_abnormal"]["value"] > 0.7
+    assert isinstance(acc, Estimate)
+    assert acc.value == pytest.approx(float((probs.argmax(1) == y).mean()))
+    assert acc.n_patients == 50
+    assert rep["auc"]["normal_vs_abnormal"].value > 0.7
     assert one_vs_rest([0, 0, 1], [0, 1, 1], 1)["FP"] == 1
 
 

@@ -22,6 +22,7 @@ from classifier.model import (
 )
 from converters.config import load_config
 from converters.errors import InputError
+from phantoms import phantom_film
 
 ROOT = Path(__file__).resolve().parents[1]
 COCO_FILE = ROOT.parent / "shared" / "pretrained" / "yolov5n-coco" / "backbone_neck.safetensors"
@@ -163,7 +164,7 @@ def test_export_and_grader_load_keep_the_start_weights_record(tmp_path):
     assert str(tmp_path) not in text
     grader = load_grader(dst)
     assert grader.meta["start_weights"]["sha256"] == info["start_weights"]["sha256"]
-    film = np.random.default_rng(0).integers(0, 256, (200, 200), dtype=np.uint8)
+    film = phantom_film(200, [(70, 75, 20)], seed=0)
     probs = grader.grade(film, np.array([[50, 50, 90, 100], [10, 10, 30, 30]]))
     assert probs.shape == (2, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
 

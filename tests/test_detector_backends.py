@@ -24,7 +24,7 @@ from converters.preprocess import PreprocessConfig, preprocess
 from detector.api import Detector, inverse_masks, load_detector
 from detector.detections import Detections
 from detector_phantoms import make_converted
-from phantoms import phantom_film
+from phantoms import make_phantom, phantom_film
 
 # ---------------------------------------------------------------- Detections record
 
@@ -81,10 +81,9 @@ class BrightestBlobNet:
 @pytest.mark.parametrize("mirror", [False, True])
 def test_detector_maps_boxes_and_masks_back_to_the_film(mirror):
     size, (cx, cy, r) = 256, (70, 150, 14)
-    film = phantom_film(size, [(cx, cy, r)], seed=3)
     if mirror:  # breast on the right: preprocessing flips it, the mapping must flip back
-        film = np.ascontiguousarray(film[:, ::-1])
         cx = size - 1 - cx
+    film = phantom_film(size, [(cx, cy, r)], seed=3, side="right" if mirror else "left")
     net = BrightestBlobNet(with_mask=True)
     det = Detector(net, PreprocessConfig(imgsz=96), "stub")
     found = det.predict(film)
@@ -113,11 +112,9 @@ def test_detector_rejects_non_uint8_films():
 
 
 def test_inverse_masks_round_trip_with_the_forward_transform():
-    film = phantom_film(200, [(60, 90, 12)], seed=5)
+    phantom = make_phantom(200, [(60, 90, 12)], seed=5)
+    film, (disc,) = phantom.image, phantom.mass_masks()
     frame, tf = preprocess(film, PreprocessConfig(imgsz=100))
-    disc = np.zeros_like(film, dtype=bool)
-    rows, cols = np.mgrid[0:200, 0:200]
-    disc[(cols - 60) ** 2 + (rows - 90) ** 2 <= 144] = True
     back = inverse_masks(tf.forward_image(disc)[None], tf)[0]
     # nearest-neighbour down and up again: agreement up to the edge pixels
     assert (back & disc).sum() / (back | disc).sum() > 0.8

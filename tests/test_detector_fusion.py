@@ -16,7 +16,7 @@ from converters.preprocess import PreprocessConfig
 from detector.api import Detector, load_detector
 from detector.ensemble import FusedNet, write_ensemble
 from detector.fusion import flip_image, unflip_xyxy, weighted_boxes_fusion
-from tests.phantoms import phantom_film
+from phantoms import phantom_film
 
 # ---------------------------------------------------------------- weighted boxes fusion
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import namedtuple
 
 import numpy as np
 import pytest
 
+from converters.atomic import finite_json
 from converters.errors import InputError
 from converters.records import Film, ImageLabel, Lesion
 from benchmark_scripts import load_benchmark_script
+from evaluation.bootstrap import Estimate
 from evaluation.coco_map import ap_on_films, evaluate_coco, pr_curve
 from evaluation.detection import evaluate_predictions, metrics_markdown
 from evaluation.froc import (
@@ -73,21 +76,21 @@ def perfect_predictions(films, score=0.9):
 def test_perfect_predictions_give_map_one_and_full_sensitivity(small_set):
     preds = perfect_predictions(small_set)
     m = evaluate_predictions(small_set, preds, n_resamples=50, seed=1)
-    assert m["coco"]["all"]["map50"]["value"] == pytest.approx(1.0)
-    assert m["coco"]["all"]["map50_95"]["value"] == pytest.approx(1.0)
-    assert m["coco"]["all"]["map50"]["ci95"] == [pytest.approx(1.0), pytest.approx(1.0)]
+    assert m["coco"]["all"]["map50"].value == pytest.approx(1.0)
+    assert m["coco"]["all"]["map50_95"].value == pytest.approx(1.0)
+    assert (m["coco"]["all"]["map50"].ci_low, m["coco"]["all"]["map50"].ci_high) == (pytest.approx(1.0), pytest.approx(1.0))
     # Subset mAP keeps every box, so the (perfect) boxes of the other class are its false positives...
-    assert m["coco"]["mass"]["map50"]["value"] < 1.0 and m["coco"]["calc"]["map50"]["value"] < 1.0
+    assert m["coco"]["mass"]["map50"].value < 1.0 and m["coco"]["calc"]["map50"].value < 1.0
     for subset, keep in (("mass", Lesion.is_mass.fget), ("calc", Lesion.is_calc.fget)):
         only = [f.with_lesions([les for les in f.lesions if keep(les)]) for f in small_set]
         # ...and with only that class's boxes it is perfect.
         assert evaluate_coco(small_set, perfect_predictions(only), subset).map50 == pytest.approx(1.0)
         assert evaluate_coco(small_set, perfect_predictions(only), subset).map50_95 == pytest.approx(1.0)
     for subset in ("all", "mass", "calc"):
-        assert [e["value"] for e in m["froc"][subset]["sensitivity"]] == [1.0] * len(FP_RATES_PER_FILM)
-        assert m["froc"][subset]["mean_sensitivity"]["value"] == 1.0
-    assert m["froc"]["all"]["mean_sensitivity"]["ci95"] == [1.0, 1.0]
-    assert m["film_level"]["roc_auc"]["value"] == 1.0
+        assert [e.value for e in m["froc"][subset]["sensitivity"]] == [1.0] * len(FP_RATES_PER_FILM)
+        assert m["froc"][subset]["mean_sensitivity"].value == 1.0
+    assert m["froc"]["all"]["mean_sensitivity"].to_json()["ci95"] == [1.0, 1.0]
+    assert m["film_level"]["roc_auc"].value == 1.0
     assert m["matching"]["false_positives"] == 0
     assert m["counts"]["lesions"] == 5 and m["counts"]["masses"] == 3 and m["counts"]["calcifications"] == 2
 
@@ -196,7 +199,7 @@ def test_image_level_only_labels_are_excluded_from_sensitivity_and_counted():
     assert m["counts"]["image_level_labels_excluded"] == 1 and m["counts"]["image_level_only_films"] == 1
     assert m["froc"]["all"]["n_lesions"] == 1
     assert m["matching"]["false_positives"] == 1  # the box on film b
-    assert m["froc"]["all"]["sensitivity"][0]["value"] == 1.0  # 0 FP/film at t=0.9
+    assert m["froc"]["all"]["sensitivity"][0].value == 1.0  # 0 FP/film at t=0.9
     assert m["film_level"]["n_abnormal"] == 2
     assert "1 image-level-only label(s)" in metrics_markdown(m)
 
@@ -206,9 +209,9 @@ def test_image_level_only_labels_are_excluded_from_sensitivity_and_counted():
 
 def test_empty_predictions_do_not_crash(tmp_path, small_set):
     m = evaluate_predictions(small_set, {}, out_dir=tmp_path, n_resamples=20)
-    assert m["coco"]["all"]["map50"]["value"] == 0.0 and m["coco"]["all"]["reason"] == "no predictions"
-    assert all(e["value"] == 0.0 for e in m["froc"]["all"]["sensitivity"])
-    assert m["film_level"]["roc_auc"]["value"] == 0.5  # every film ties at the floor score
+    assert m["coco"]["all"]["map50"].value == 0.0 and m["coco"]["all"]["reason"] == "no predictions"
+    assert all(e.value == 0.0 for e in m["froc"]["all"]["sensitivity"])
+    assert m["film_level"]["roc_auc"].value == 0.5  # every film ties at the floor score
     assert (tmp_path / "froc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "pr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     empty_arrays = {f.film_id: pred(np.zeros((0, 4)), np.zeros(0)) for f in small_set}
@@ -218,10 +221,11 @@ def test_empty_predictions_do_not_crash(tmp_path, small_set):
 def test_no_ground_truth_lesions_gives_nan_with_reason(tmp_path):
     films = [film("n1", "p1"), film("n2", "p2")]
     m = evaluate_predictions(films, {"n1": pred([centred_box(50, 50, 10)], [0.5])}, out_dir=tmp_path, n_resamples=10)
-    assert m["coco"]["all"]["map50"]["value"] is None and "no located" in m["coco"]["all"]["reason"]
-    assert m["froc"]["all"]["n_lesions"] == 0 and m["froc"]["all"]["sensitivity"][3]["value"] is None
-    assert m["film_level"]["roc_auc"]["value"] is None
-    json.loads((tmp_path / "metrics.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+    assert math.isnan(m["coco"]["all"]["map50"].value) and "no located" in m["coco"]["all"]["reason"]
+    assert m["froc"]["all"]["n_lesions"] == 0 and math.isnan(m["froc"]["all"]["sensitivity"][3].value)
+    assert math.isnan(m["film_level"]["roc_auc"].value)
+    on_disk = json.loads((tmp_path / "metrics.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+    assert on_disk["coco"]["all"]["map50"]["value"] is None and on_disk["film_level"]["roc_auc"]["value"] is None
     assert "n/a" in metrics_markdown(m)
 
 
@@ -312,11 +316,11 @@ def test_bootstrap_ci_brackets_every_value():
     figures = [m["froc"]["all"]["mean_sensitivity"], m["coco"]["all"]["map50"], m["coco"]["all"]["map50_95"],
                m["film_level"]["roc_auc"], *m["froc"]["all"]["sensitivity"]]
     for est in figures:
-        lo, hi = est["ci95"]
-        assert lo <= est["value"] <= hi, est
-        assert est["n_patients"] == 24
+        assert isinstance(est, Estimate)
+        assert est.ci_low <= est.value <= est.ci_high, est
+        assert est.n_patients == 24
     for est in figures[:4]:
-        assert est["ci95"][0] < est["ci95"][1]  # real spread on a noisy case
+        assert est.ci_low < est.ci_high  # real spread on a noisy case
     again = evaluate_predictions(films, preds, n_resamples=200, seed=0)
     assert again["froc"]["all"]["mean_sensitivity"] == m["froc"]["all"]["mean_sensitivity"]
 
@@ -329,7 +333,8 @@ def test_outputs_written_and_markdown_states_everything(tmp_path):
     m = evaluate_predictions(films, preds, out_dir=tmp_path, n_resamples=30, split_name="val",
                              hit_rule="iou", iou_threshold=0.25)
     on_disk = json.loads((tmp_path / "metrics.json").read_text(), parse_constant=lambda c: pytest.fail(c))
-    assert on_disk == json.loads(json.dumps(m))
+    assert on_disk == json.loads(json.dumps(finite_json(m)))
+    assert on_disk["froc"]["all"]["mean_sensitivity"] == m["froc"]["all"]["mean_sensitivity"].to_json()
     assert on_disk["split"] == "val" and on_disk["hit_rule"]["iou_threshold"] == 0.25
     for name in ("froc.png", "pr.png"):
         assert (tmp_path / name).stat().st_size > 5000
@@ -339,7 +344,7 @@ def test_outputs_written_and_markdown_states_everything(tmp_path):
     assert f"from {m['counts']['patients']} patients" in md
     assert md.count("Sensitivity @") == 7 and "mAP@0.5:0.95" in md
     est = m["froc"]["all"]["mean_sensitivity"]
-    assert f"{est['value']:.3f} [{est['ci95'][0]:.3f}, {est['ci95'][1]:.3f}]" in md
+    assert f"{est.value:.3f} [{est.ci_low:.3f}, {est.ci_high:.3f}]" in md
     assert not list(tmp_path.glob(".*tmp*"))
 
 
@@ -377,11 +382,11 @@ def test_detector_comparisons_are_paired_per_patient(small_set):
     # the second condition finds only patient p1's lesion (1 of 5)
     only_f1 = events({"f1": perfect_predictions(small_set)["f1"]})
     d = bench.paired_differences(small_set, perfect, only_f1, n_boot=200, seed=0)
-    assert d["sensitivity_at_1fp"]["value"] == pytest.approx(1 / 5 - 1)
-    lo, hi = d["sensitivity_at_1fp"]["ci95"]
-    assert lo <= -0.8 + 1e-9 and hi < 0 and d["sensitivity_at_1fp"]["n_patients"] == 4
+    assert d["sensitivity_at_1fp"].value == pytest.approx(1 / 5 - 1)
+    lo, hi = d["sensitivity_at_1fp"].ci_low, d["sensitivity_at_1fp"].ci_high
+    assert lo <= -0.8 + 1e-9 and hi < 0 and d["sensitivity_at_1fp"].n_patients == 4
     same = bench.paired_differences(small_set, perfect, perfect, n_boot=50, seed=0)
-    assert same["mean_froc_sensitivity"] == {"value": 0.0, "ci95": [0.0, 0.0], "n_patients": 4}
+    assert same["mean_froc_sensitivity"] == Estimate(0.0, 0.0, 0.0, 4)
 
 
 def test_compare_detectors_benchmark_pairs_two_weights_on_the_sample_films(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from converters.errors import InputError
 from detector.calc_clusters import CalcCluster
 from detector.detections import Detections
-from phantoms import phantom_film
+from phantoms import make_phantom, phantom_film
 from screening.dicom_sr import (FINDING_CODES, GRADE_CODES, box_polyline, build_gsps, build_sr, film_sources,
                                 write_dicom_atomic, write_film_objects)
 from screening.pipeline import Screener, ScreenConfig
@@ -27,7 +27,7 @@ def synthetic_mammogram(path, size=512, blobs=(BLOB,), seed=0, study_uid=None, p
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    pixels = phantom_film(size, list(blobs), seed=seed).astype(np.uint16) * 16  # 12-bit data
+    pixels = make_phantom(size, blobs, seed=seed, dtype=np.uint16, bits_stored=12).image
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = MAMMO_SOP_CLASS
     meta.MediaStorageSOPInstanceUID = generate_uid()

@@ -19,6 +19,7 @@ from converters.errors import InputError
 from converters.images import encode_pgm, read_gray8
 from converters.masks import circle_mask
 from converters.mias import load_mias
+from phantoms import phantom_film
 from screening.inspect import SAVED_VIEWS, inspect_film, load_report, match_report, parse_report
 
 SIZE = 1024
@@ -75,14 +76,12 @@ def synthetic_report() -> dict:
 
 def write_synthetic_set(root: Path, seed: int = 0) -> tuple[Path, Path]:
     """MIAS-like folder + report.json under ``root``; returns ``(mias_dir, report_path)``."""
-    rng = np.random.default_rng(seed)
     mias = root / "mias"
     mias.mkdir(parents=True)
     rows = []
-    for refnum, tissue, lesions in LABELS:
-        img = rng.integers(20, 60, size=(SIZE, SIZE), dtype=np.uint8)
+    for i, (refnum, tissue, lesions) in enumerate(LABELS):
+        img = phantom_film(SIZE, [(x, SIZE - y, r) for _, _, x, y, r in lesions], seed=seed + i)
         for cls, sev, x, y, r in lesions:
-            img[circle_mask((x, SIZE - y), r, (SIZE, SIZE))] = 200
             rows.append(f"{refnum} {tissue} {cls} {sev} {x} {y} {r}")
         if not lesions:
             rows.append(f"{refnum} {tissue} NORM")

@@ -97,7 +97,7 @@ def test_dicom_reads_like_its_png_twin(tmp_path, mono1):
 
     img8 = phantom_film(128, [(40, 60, 10)], seed=2)
     Image.fromarray(img8).save(tmp_path / "twin.png")
-    stored = img8.astype(np.uint16) * 257  # 16-bit, full range
+    stored = phantom_film(128, [(40, 60, 10)], seed=2, dtype=np.uint16)  # the same film, 16-bit full range
     if mono1:
         stored = 65535 - stored
     write_dicom(tmp_path / "f.dcm", stored, monochrome1=mono1, window=(32767.5, 65535))
@@ -110,7 +110,7 @@ def test_dicom_reads_like_its_png_twin(tmp_path, mono1):
 def test_16bit_png_windowed_not_truncated(tmp_path):
     from PIL import Image
 
-    img = (phantom_film(128, [(40, 60, 10)]).astype(np.uint16) * 16)  # 12-bit data in 16-bit PNG
+    img = phantom_film(128, [(40, 60, 10)], dtype=np.uint16, bits_stored=12)  # 12-bit data in 16-bit PNG
     Image.fromarray(img).save(tmp_path / "a.png")
     out = read_film(tmp_path / "a.png")
     assert out.image.max() == 255 and "windowed" in out.note
@@ -118,7 +118,7 @@ def test_16bit_png_windowed_not_truncated(tmp_path):
 
 
 def test_dicom_spacing_rescaled_and_boxes_map_back(tmp_path):
-    img = phantom_film(256, [(100, 140, 24)], seed=5).astype(np.uint16) * 257
+    img = phantom_film(256, [(100, 140, 24)], seed=5, dtype=np.uint16)
     write_dicom(tmp_path / "f.dcm", img, spacing=0.1)
     film = read_film(tmp_path / "f.dcm")
     assert film.image.shape == (128, 128) and film.scale == pytest.approx(0.5)
