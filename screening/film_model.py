@@ -9,11 +9,14 @@ Features of a film (:data:`FILM_FEATURES`):
 * the bilateral features of :mod:`screening.bilateral` and ``paired`` (1 when the
   contralateral film was screened with it, else the bilateral features are 0).
 
-Two standardised logistic models (normal vs abnormal, malignant vs the rest) are fitted
-on TRAINING patients, on the feature set of :data:`FEATURE_SETS` with the best
-out-of-fold AUC on those patients; their out-of-fold predictions (patient folds) are calibrated by a
-Platt fit, which is what the reliability diagram, the Brier score and the expected
-calibration error show. The verdict thresholds are chosen on VALIDATION patients.
+Two models (normal vs abnormal, malignant vs the rest) are fitted on TRAINING patients,
+on the candidate of :data:`FEATURE_SETS` with the best out-of-fold AUC on those patients.
+A candidate is a feature set and the kind of its abnormal model: a standardised logistic
+model (:class:`detector.calc_clusters.LogisticScorer`), or ``any-finding``
+(:class:`NormalQuantileMax`: each feature judged only against normal films, the film as
+unusual as its most unusual finding); the malignant model is always logistic. Out-of-fold
+predictions (patient folds) are calibrated by a Platt fit, which is what the reliability
+diagram, the Brier score and the expected calibration error show. The verdict thresholds are chosen on VALIDATION patients.
 The model is a JSON file of a few dozen numbers (nothing is unpickled).
 """
 
@@ -32,12 +35,14 @@ from screening.bilateral import BILATERAL_FEATURES
 FILM_FEATURES = ("mass_score", "mass_abnormal", "mass_malignant", "calc_score", "calc_count", "calc_specks",
                  *BILATERAL_FEATURES, "paired")
 FORMAT = "mammoscreen-film-model"
-# Candidate feature sets; `mammo verdict fit` keeps the one with the best out-of-fold AUC on
-# training patients (mean over three fold seeds).
+LOGISTIC, ANY_FINDING = "logistic", "max-normal-quantile"
+# Candidates (abnormal model kind, features); `mammo verdict fit` keeps the one with the best
+# out-of-fold AUC on training patients (mean over three fold seeds).
 FEATURE_SETS = {
-    "all": FILM_FEATURES,
-    "masses-and-calcifications": FILM_FEATURES[:6],
-    "best-of-each": ("mass_abnormal", "calc_score"),
+    "all": (LOGISTIC, FILM_FEATURES),
+    "masses-and-calcifications": (LOGISTIC, FILM_FEATURES[:6]),
+    "best-of-each": (LOGISTIC, ("mass_abnormal", "calc_score")),
+    "any-finding": (ANY_FINDING, ("mass_abnormal", "calc_score")),
 }
 
 
@@ -62,6 +67,64 @@ def film_features(mass_scores, mass_probs, cluster_scores, cluster_specks, bilat
 
 def features_matrix(rows: list[dict], names=FILM_FEATURES) -> np.ndarray:
     return np.array([[r[k] for k in names] for r in rows], dtype=np.float64).reshape(-1, len(names))
+
+
+@dataclass
+class NormalQuantileMax:
+    """``max_j F_j(x_j) + 0.001 * mean_j F_j(x_j)``, ``F_j`` the distribution of feature ``j``
+    over normal training films (empirical, linearly interpolated between them, 0 below the
+    lowest and 1 above the highest): a film is as unusual as its most unusual finding."""
+
+    feature_names: tuple[str, ...]
+    normal_values: list[np.ndarray]  # per feature, the sorted values of the normal films
+
+    def __post_init__(self) -> None:
+        self.normal_values = [np.sort(np.asarray(v, dtype=np.float64).reshape(-1)) for v in self.normal_values]
+        if len(self.normal_values) != len(self.feature_names) or any(v.size < 2 for v in self.normal_values):
+            raise ValueError(f"need at least 2 normal values for each of {len(self.feature_names)} features")
+        if not all(np.all(np.isfinite(v)) for v in self.normal_values):
+            raise ValueError("normal values must be finite")
+
+    def quantiles(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64).reshape(-1, len(self.feature_names))
+        out = np.empty_like(x)
+        for j, v in enumerate(self.normal_values):
+            grid = np.arange(1, v.size + 1) / v.size
+            out[:, j] = np.interp(x[:, j], v, grid, left=0.0, right=1.0)
+        return out
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        q = self.quantiles(x)
+        return (q.max(axis=1) + 0.001 * q.mean(axis=1)) / 1.001
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray, feature_names) -> "NormalQuantileMax":
+        x = np.asarray(x, dtype=np.float64).reshape(-1, len(feature_names))
+        return cls(tuple(feature_names), [x[np.asarray(y) == 0, j] for j in range(x.shape[1])])
+
+    def to_dict(self) -> dict:
+        return {"kind": ANY_FINDING, "feature_names": list(self.feature_names),
+                "normal_values": [np.round(v, 6).tolist() for v in self.normal_values]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NormalQuantileMax":
+        return cls(tuple(d["feature_names"]), d["normal_values"])
+
+
+def abnormal_model_from_dict(d: dict):
+    """A logistic scorer, or :class:`NormalQuantileMax` when ``d["kind"]`` says so."""
+    kind = d.get("kind", LOGISTIC)
+    if kind == ANY_FINDING:
+        return NormalQuantileMax.from_dict(d)
+    if kind != LOGISTIC:
+        raise ValueError(f"unknown abnormal model kind {kind!r} (expected {LOGISTIC!r} or {ANY_FINDING!r})")
+    return LogisticScorer.from_dict(d)
+
+
+def fit_abnormal_model(kind: str, x, y, names, c: float):
+    if kind == ANY_FINDING:
+        return NormalQuantileMax.fit(x, y, names)
+    return LogisticScorer.fit(x, y, names, c=c)
 
 
 @dataclass
@@ -91,7 +154,7 @@ class Platt:
 class FilmModel:
     """Calibrated film-level scores and the verdict rule."""
 
-    abnormal: LogisticScorer
+    abnormal: LogisticScorer | NormalQuantileMax
     malignant: LogisticScorer
     abnormal_platt: Platt
     malignant_platt: Platt
@@ -110,7 +173,7 @@ class FilmModel:
         return "malignant" if malignant_score >= self.malignant_threshold else "benign"
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "version": 1, "features": list(self.abnormal.feature_names),
+        return {"format": FORMAT, "version": 2, "features": list(self.abnormal.feature_names),
                 "abnormal": self.abnormal.to_dict(), "malignant": self.malignant.to_dict(),
                 "abnormal_platt": [self.abnormal_platt.a, self.abnormal_platt.b],
                 "malignant_platt": [self.malignant_platt.a, self.malignant_platt.b],
@@ -118,13 +181,15 @@ class FilmModel:
 
     @classmethod
     def from_dict(cls, d: dict) -> "FilmModel":
+        if d.get("version", 1) not in (1, 2):  # 1: logistic abnormal model only; 2: adds any-finding
+            raise ValueError(f"film model version {d.get('version')!r} is newer than this version reads (1 or 2)")
         unknown = set(d["features"]) - set(FILM_FEATURES)
         if unknown:
             raise ValueError(f"unknown features {sorted(unknown)}; this version computes {list(FILM_FEATURES)}")
         for part in ("abnormal", "malignant"):
             if list(d[part]["feature_names"]) != list(d["features"]):
                 raise ValueError(f"the {part} model's features differ from the file's 'features'")
-        return cls(LogisticScorer.from_dict(d["abnormal"]), LogisticScorer.from_dict(d["malignant"]),
+        return cls(abnormal_model_from_dict(d["abnormal"]), LogisticScorer.from_dict(d["malignant"]),
                    Platt(*d["abnormal_platt"]), Platt(*d["malignant_platt"]),
                    float(d["abnormal_threshold"]), float(d["malignant_threshold"]))
 
@@ -149,8 +214,8 @@ def load_film_model(path: str | Path | None = None) -> FilmModel:
         raise InputError(f"film model is malformed ({err})", path) from None
 
 
-def oof_predictions(x, y, patients, folds: int, seed: int, c: float, names=FILM_FEATURES) -> np.ndarray:
-    """Out-of-fold probabilities of a logistic model, folds by patient."""
+def oof_predictions(x, y, patients, folds: int, seed: int, c: float, names=FILM_FEATURES, kind: str = LOGISTIC) -> np.ndarray:
+    """Out-of-fold scores of a model of ``kind`` (logistic by default), folds by patient."""
     from detector.calc_train import patient_folds
 
     fold = patient_folds(patients, folds, seed)
@@ -164,7 +229,7 @@ def oof_predictions(x, y, patients, folds: int, seed: int, c: float, names=FILM_
         if ytr.min() == ytr.max():
             out[te] = ytr.mean()
             continue
-        out[te] = LogisticScorer.fit(x[tr], ytr, names, c=c).predict(x[te])
+        out[te] = fit_abnormal_model(kind, x[tr], ytr, names, c).predict(x[te])
     return out
 
 

@@ -60,9 +60,9 @@ def calc_cv_figures(films, oof: dict[str, list[dict]], n_resamples: int, seed: i
     return {
         "films": len(scored), "calcification_films": int(is_calc.sum()), "clusters_labelled": calc["n_lesions"],
         "fp_per_film": list(FP_RATES_PER_FILM),
-        "cluster_sensitivity": [e.as_dict() for e in calc["sensitivity"]],
-        "cluster_mean_sensitivity": calc["mean_sensitivity"].as_dict(),
-        "calc_films_vs_normal_auc": auc.as_dict(),
+        "cluster_sensitivity": list(calc["sensitivity"]),
+        "cluster_mean_sensitivity": calc["mean_sensitivity"],
+        "calc_films_vs_normal_auc": auc,
     }
 
 
@@ -147,7 +147,8 @@ def fit_verdict(mias_dir, splits, calc_run: Path, out: Path, c: float = 0.1, fol
     from detector.calc_train import load_calc_detector
     from detector.calc_clusters import LogisticScorer
     from screening.evaluate import roc_auc, youden_threshold
-    from screening.film_model import FEATURE_SETS, FilmModel, Platt, calibration_figures, features_matrix, oof_predictions, save_film_model
+    from screening.film_model import (FEATURE_SETS, FilmModel, Platt, calibration_figures, features_matrix, fit_abnormal_model,
+                                      oof_predictions, save_film_model)
     from screening.pipeline import Screener, ScreenConfig
 
     t0 = time.perf_counter()
@@ -175,17 +176,17 @@ def fit_verdict(mias_dir, splits, calc_run: Path, out: Path, c: float = 0.1, fol
     va = ~tr
     # The feature set: best out-of-fold AUC on training patients (three fold seeds).
     set_auc = {}
-    for set_name, names in FEATURE_SETS.items():
+    for set_name, (kind, names) in FEATURE_SETS.items():
         xs = features_matrix(rows, names)[tr]
-        set_auc[set_name] = float(np.mean([roc_auc(y_abn[tr], oof_predictions(xs, y_abn[tr], pids[tr], folds, seed + k, c, names))
+        set_auc[set_name] = float(np.mean([roc_auc(y_abn[tr], oof_predictions(xs, y_abn[tr], pids[tr], folds, seed + k, c, names, kind))
                                            for k in range(3)]))
-    chosen = max(set_auc, key=lambda k: (set_auc[k], -len(FEATURE_SETS[k])))
-    names = FEATURE_SETS[chosen]
+    chosen = max(set_auc, key=lambda k: (set_auc[k], -len(FEATURE_SETS[k][1])))
+    kind, names = FEATURE_SETS[chosen]
     x = features_matrix(rows, names)
-    oof_abn = oof_predictions(x[tr], y_abn[tr], pids[tr], folds, seed, c, names)
+    oof_abn = oof_predictions(x[tr], y_abn[tr], pids[tr], folds, seed, c, names, kind)
     oof_mal = oof_predictions(x[tr], y_mal[tr], pids[tr], folds, seed, c, names)
     platt_abn, platt_mal = Platt.fit(oof_abn, y_abn[tr]), Platt.fit(oof_mal, y_mal[tr])
-    abn = LogisticScorer.fit(x[tr], y_abn[tr], names, c=c)
+    abn = fit_abnormal_model(kind, x[tr], y_abn[tr], names, c)
     mal = LogisticScorer.fit(x[tr], y_mal[tr], names, c=c)
     val_abn = np.round(platt_abn.apply(abn.predict(x[va])), 5)
     val_mal = np.minimum(np.round(platt_mal.apply(mal.predict(x[va])), 5), val_abn)
@@ -205,14 +206,15 @@ def fit_verdict(mias_dir, splits, calc_run: Path, out: Path, c: float = 0.1, fol
     cal_val = calibration_figures(val_abn, y_abn[va])
     pv = pids[va]
     figures = {
-        "train_out_of_fold_auc": bootstrap_over_patients(pids[tr], lambda i: roc_auc(y_abn[tr][i], oof_abn[i]), n_resamples, seed).as_dict(),
-        "val_auc": bootstrap_over_patients(pv, lambda i: roc_auc(y_abn[va][i], val_abn[i]), n_resamples, seed).as_dict(),
+        "train_out_of_fold_auc": bootstrap_over_patients(pids[tr], lambda i: roc_auc(y_abn[tr][i], oof_abn[i]), n_resamples, seed),
+        "val_auc": bootstrap_over_patients(pv, lambda i: roc_auc(y_abn[va][i], val_abn[i]), n_resamples, seed),
         "calibration": {"train_out_of_fold": cal_train, "val": cal_val},
         "abnormal_threshold": float(thr_abn), "malignant_threshold": float(thr_mal),
         "threshold_rule": f"abnormal: specificity {target_specificity} on the normal films of validation patients and "
                           "of training patients (out of fold); malignant: Youden J on validation patients' abnormal films",
         "feature_sets_out_of_fold_auc": set_auc, "feature_set": chosen,
-        "coefficients_abnormal": dict(zip(names, np.round(abn.coef, 4).tolist())),
+        "abnormal_model": kind,
+        "coefficients_abnormal": dict(zip(names, np.round(abn.coef, 4).tolist())) if kind == "logistic" else None,
         "films": {"train": int(tr.sum()), "val": int(va.sum())},
     }
     out.mkdir(parents=True, exist_ok=True)
