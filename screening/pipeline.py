@@ -107,6 +107,9 @@ class Screener:
         # One thread by default: on 2 shared cores, OpenMP threads that oversubscribe the CPU
         # stall each other (measured 2-3 s per film with 2 threads on a busy machine, 0.1 s with 1).
         torch.set_num_threads(self.config.num_threads)
+        import cv2
+
+        cv2.setNumThreads(self.config.num_threads)  # OpenCV's filters too (its default is every core)
         onnx = self.config.runtime == "onnxruntime"
         if detector is None and onnx:
             from detector.onnx_runtime import load_onnx_detector
