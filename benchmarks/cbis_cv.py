@@ -23,7 +23,7 @@ see ``benchmarks/cbis_stretch.py``). With ``--mias-dir`` a model fit on all CBIS
 also applied to mini-MIAS mass lesions (another domain: none of them seen in training).
 
 Usage:
-    python benchmarks/cbis_cv.py --cbis-dir data/cbis-ddsm-mass --out work/cbis_cv --mias-dir data/mias
+    python benchmarks/cbis_cv.py --cbis-dir $CBIS_DIR --out work/cbis_cv --mias-dir $MIAS_DIR
 """
 
 from __future__ import annotations

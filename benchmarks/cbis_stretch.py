@@ -19,7 +19,7 @@ sources resampled). Reads every film once plus each mini-MIAS film at six factor
 (a few minutes on one core).
 
 Usage:
-    python benchmarks/cbis_stretch.py --cbis-dir data/cbis-ddsm-mass --mias-dir data/mias --out work/cbis_stretch.json
+    python benchmarks/cbis_stretch.py --cbis-dir $CBIS_DIR --mias-dir $MIAS_DIR --out work/cbis_stretch.json
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ def main(
     """Measure the CBIS-DDSM sideways stretch from breast outlines and mass boxes.
 
     Example:
-        python benchmarks/cbis_stretch.py --cbis-dir data/cbis-ddsm-mass --mias-dir data/mias
+        python benchmarks/cbis_stretch.py --cbis-dir $CBIS_DIR --mias-dir $MIAS_DIR
     """
     from converters.atomic import write_json_atomic
 

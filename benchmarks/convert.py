@@ -1,7 +1,7 @@
 """Time `mammo convert` on MIAS_DIR, with and without preprocessing.
 
 Usage:
-    MIAS_DIR=../shared/data/mias python benchmarks/convert.py
+    python benchmarks/convert.py        # the mini-MIAS folder named by $MIAS_DIR
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def main() -> None:
               f"({meta['train_seconds'] / meta['steps']:.3f} s/step)")
     cps, dt = grade_crops_per_second(args.boxes, args.repeats, args.threads)
     print(f"grading: {cps:.0f} crops/s ({args.boxes} boxes per film in {dt * 1000:.1f} ms, {args.threads} threads)")
-    cps1, dt1 = grade_crops_per_second(5, args.repeats, args.threads)
+    _, dt1 = grade_crops_per_second(5, args.repeats, args.threads)
     print(f"grading: 5 boxes per film in {dt1 * 1000:.1f} ms")
 
 

@@ -8,7 +8,7 @@ weights (rebuilt from the model YAML, loaded from the shipped safetensors), thei
 (target <= 1.3), and the peak resident memory of this process (target <= 2 GB).
 
 Usage:
-    MIAS_DIR=../shared/data/mias python benchmarks/screen.py [--films 20] [--threads 2]
+    python benchmarks/screen.py [--films 20] [--threads 2]        # films of the mini-MIAS folder $MIAS_DIR
 """
 
 from __future__ import annotations

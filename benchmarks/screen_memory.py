@@ -49,17 +49,16 @@ def main() -> None:
 
 def measure(n: int, threads: int) -> None:
     exe = Path(sys.executable).with_name("mammo")
-    if True:
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = make_folder(Path(tmp) / "films", n)
-            t0 = time.perf_counter()
-            proc = subprocess.run([str(exe), "screen", str(folder), "--out", str(Path(tmp) / "out"), "--quiet",
-                                   "--threads", str(threads)], capture_output=True, text=True, env=os.environ)
-            secs = time.perf_counter() - t0
-            if proc.returncode != 0:
-                sys.exit(f"mammo screen failed on {n} films: {proc.stderr[-500:]}")
-            peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            print(f"{n:>6}  {peak_mb:>13.0f}  {secs:>8.1f}  {n / secs:>7.2f}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = make_folder(Path(tmp) / "films", n)
+        t0 = time.perf_counter()
+        proc = subprocess.run([str(exe), "screen", str(folder), "--out", str(Path(tmp) / "out"), "--quiet",
+                               "--threads", str(threads)], capture_output=True, text=True, env=os.environ)
+        secs = time.perf_counter() - t0
+        if proc.returncode != 0:
+            sys.exit(f"mammo screen failed on {n} films: {proc.stderr[-500:]}")
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"{n:>6}  {peak_mb:>13.0f}  {secs:>8.1f}  {n / secs:>7.2f}", flush=True)
 
 
 if __name__ == "__main__":

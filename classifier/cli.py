@@ -35,9 +35,9 @@ def train(
 ) -> None:
     """Train a crop classifier and evaluate it on its held-out side(s).
 
-    Example: ``mammo classifier train --mias-dir ../shared/data/mias --out runs/bcdcnn --config configs/bcdcnn.yaml``
+    Example: mammo classifier train --mias-dir $MIAS_DIR --out runs/bcdcnn --config configs/bcdcnn.yaml
 
-    With CBIS-DDSM masses added to the training patients: ``... --coco-json $CBIS_DIR/train/_annotations.coco.json --images $CBIS_DIR/train``
+    With CBIS-DDSM masses added to the training patients: ... --coco-json $CBIS_DIR/train/_annotations.coco.json --images $CBIS_DIR/train
     """
     from classifier.config import ClassifierConfig
     from classifier.run import run_training
@@ -77,7 +77,7 @@ def evaluate(
 ) -> None:
     """Evaluate weights on lesion + normal crops of one split (or a whole folder).
 
-    Example: ``mammo classifier evaluate --weights runs/bcdcnn/model.safetensors --mias-dir "$MIAS_DIR" --splits out/splits.json --split test --out runs/bcdcnn/eval``
+    Example: mammo classifier evaluate --weights runs/bcdcnn/model.safetensors --mias-dir $MIAS_DIR --splits work/mias-converted/splits.json --split test --out runs/bcdcnn/eval
     """
     from classifier.evaluate import evaluate_films
     from converters.errors import InputError
@@ -100,7 +100,7 @@ def export(
 ) -> None:
     """Copy a run's weights for shipping, stored as float16 by default (loaded back as float32), or as ONNX.
 
-    Example: ``mammo classifier export --weights runs/bcdcnn/model.safetensors --out classifier/weights/bcdcnn.safetensors``
+    Example: mammo classifier export --weights runs/bcdcnn/model.safetensors --out classifier/weights/bcdcnn.safetensors
     """
     from classifier.export import export_weights
     from converters.errors import look_up_option
@@ -126,7 +126,7 @@ def cv_report(
 ) -> None:
     """Pool k patient-fold runs into one cross-validated report (CI over patients).
 
-    Example: ``mammo classifier cv-report --runs runs/cv0 --runs runs/cv1 --runs runs/cv2 --runs runs/cv3 --runs runs/cv4 --mias-dir "$MIAS_DIR" --out runs/cv``
+    Example: mammo classifier cv-report --runs runs/cv0 --runs runs/cv1 --runs runs/cv2 --runs runs/cv3 --runs runs/cv4 --mias-dir $MIAS_DIR --out runs/cv
     """
     from classifier.cv import aggregate_cv
     from converters.labelled import load_labelled

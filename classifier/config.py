@@ -25,7 +25,8 @@ class ClassifierConfig:
         arch: ``bcdcnn``, ``resnet18`` or ``yolov5n_stem`` (see :data:`classifier.model.ARCHS`).
         start_weights: a ``.safetensors`` file whose tensors are copied into the new model by
             name and shape before training (:func:`classifier.model.load_start_weights`), e.g.
-            ``../shared/pretrained/yolov5n-coco/backbone_neck.safetensors`` for ``yolov5n_stem``;
+            ``pretrained/yolov5n-coco/backbone_neck.safetensors`` for ``yolov5n_stem`` (not
+            shipped: see ``configs/yolov5n_stem_crops.yaml``);
             empty: all layers start from initialisation. Its sha256 goes into the run's sidecar.
         input_px: crop side fed to the network (48 for BCDCNN, as the paper).
         drop_rate: dropout before the last layer.
@@ -51,7 +52,7 @@ class ClassifierConfig:
         max_background_frac: crops with more non-breast area than this are dropped.
         augment: 8x rotations/flips on the training side.
         checkpoint_minutes: wall-clock minutes between checkpoints.
-        num_threads: torch threads (1 on the shared machine).
+        num_threads: torch threads (1 avoids oversubscribing the cores).
         n_bootstrap: bootstrap resamples for every CI.
     """
 

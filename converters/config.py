@@ -47,8 +47,9 @@ def from_dict(cls, data: dict, path=None, prefix: str = ""):
         kwargs[key] = _coerce(value, hints[key], prefix + key, path)
     try:
         return cls(**kwargs)
-    except ValueError as err:  # a __post_init__ range check: one line, naming the config (or the flag)
-        raise InputError(f"{err} (a config key or its command-line flag)", path) from None
+    except ValueError as err:  # a __post_init__ range check: one line, naming the config key (and the flag)
+        names_flag = str(err).startswith("--")  # "--threads (num_threads) must be ..." names both already
+        raise InputError(f"{err}" if names_flag else f"{err} (a config key or its command-line flag)", path) from None
 
 
 def load_config(cls, path: str | Path | None = None, overrides: dict | None = None):

@@ -29,8 +29,8 @@ def check_pixel_count(width: int, height: int, max_pixels: int | None, path: str
     """Raise InputError when ``width x height`` exceeds ``max_pixels`` (``None``: no limit)."""
     if max_pixels is not None and int(width) * int(height) > max_pixels:
         raise InputError(
-            f"image is {width}x{height} = {int(width) * int(height):,} pixels, above the limit of "
-            f"{max_pixels:,} pixels (setting max_pixels)",
+            f"image is {width}x{height} = {int(width) * int(height):,} pixels, above the --max-pixels "
+            f"(max_pixels) limit of {max_pixels:,} pixels",
             path,
         )
 
@@ -119,8 +119,8 @@ def read_image_any_depth(path: str | Path, max_pixels: int | None = DEFAULT_MAX_
         raise InputError(f"unsupported image type {suffix!r}; expected one of {', '.join(IMAGE_SUFFIXES)}", path)
     size = path.stat().st_size
     if max_pixels is not None and size > 8 * max_pixels + (1 << 20):  # 8 bytes/pixel: 16-bit RGBA uncompressed
-        raise InputError(f"file is {size:,} bytes, more than any image within the limit of {max_pixels:,} pixels "
-                         "(setting max_pixels)", path)
+        raise InputError(f"file is {size:,} bytes, more than any image within the --max-pixels (max_pixels) "
+                         f"limit of {max_pixels:,} pixels", path)
     data = path.read_bytes()
     if suffix == ".pgm":
         return parse_pgm(data, path, max_pixels)
@@ -148,7 +148,7 @@ def read_image_any_depth(path: str | Path, max_pixels: int | None = DEFAULT_MAX_
             raise InputError(f"unsupported image mode {mode!r}; expected 8-bit grayscale", path)
     except Image.DecompressionBombError:
         # PIL's guard fires at twice the limit, before the size can be read here
-        raise InputError(f"image header claims more than {max_pixels:,} pixels, the limit (setting max_pixels)", path) from None
+        raise InputError(f"image header claims more than {max_pixels:,} pixels, the --max-pixels (max_pixels) limit", path) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ImportError, ValueError, EOFError) as err:
         if isinstance(err, InputError):
             raise

@@ -43,12 +43,3 @@ def rle_to_mask(rle: dict) -> np.ndarray:
     if isinstance(r["counts"], str):
         r["counts"] = r["counts"].encode("ascii")
     return mask_utils.decode(r).astype(bool)
-
-
-def rle_area(rle: dict) -> int:
-    from pycocotools import mask as mask_utils
-
-    r = dict(rle)
-    if isinstance(r["counts"], str):
-        r["counts"] = r["counts"].encode("ascii")
-    return int(mask_utils.area(r))

@@ -38,11 +38,6 @@ def mias_y_to_row(y: float, height: int) -> float:
     return height - y
 
 
-def row_to_mias_y(row: float, height: int) -> float:
-    """Inverse of :func:`mias_y_to_row` (the flip is its own inverse)."""
-    return height - row
-
-
 def patient_of(refnum: str) -> tuple[str, str]:
     """``mdb001`` -> ``("p001", "right")``; ``mdb002`` -> ``("p001", "left")``."""
     m = _REFNUM.match(refnum)

@@ -119,7 +119,7 @@ def export_command(
 
 @app.command("import-weights")
 def import_weights_command(
-    checkpoint: Annotated[Path, typer.Argument(help="Ultralytics or YOLOv5 checkpoint (.pt).")],
+    checkpoint: Annotated[Path, typer.Argument(metavar="CHECKPOINT", help="Ultralytics or YOLOv5 checkpoint (.pt).")],
     out: Annotated[Path, typer.Option(help="Destination .safetensors (its .json sidecar is written beside it).")],
 ) -> None:
     """Convert a .pt checkpoint to safetensors without executing its pickle (usable as start_weights).
@@ -156,11 +156,11 @@ def ensemble_command(
 
 @app.command("predict")
 def predict_command(
-    images: Annotated[list[Path], typer.Argument(help="Film images (PGM, PNG, ...).")],
+    images: Annotated[list[Path], typer.Argument(metavar="IMAGES", help="Film images (PGM, PNG, ...).")],
     weights: Annotated[Optional[Path], typer.Option(help="Weights (.safetensors + .json sidecar); default: shipped model.")] = None,
     min_score: Annotated[float, typer.Option(help="Print boxes scoring at least this.")] = 0.25,
     out: Annotated[Optional[Path], typer.Option(help="Also write all detections as JSON here.")] = None,
-    threads: Annotated[int, typer.Option(help="torch CPU threads (1 is fastest on a busy 2-core machine).")] = 1,
+    threads: Annotated[int, typer.Option(help="torch CPU threads (1 avoids oversubscribing the cores).")] = 1,
 ) -> None:
     """Print lesion boxes (film pixels, top-left origin, xyxy) for each film.
 
@@ -185,7 +185,7 @@ def evaluate_command(
     hit_rule: Annotated[str, typer.Option(help="center (box centre inside the circle) | iou.")] = "center",
     n_boot: Annotated[int, typer.Option("--n-bootstrap", help="Bootstrap resamples over patients.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
-    threads: Annotated[int, typer.Option(help="torch CPU threads (1 is fastest on a busy 2-core machine).")] = 1,
+    threads: Annotated[int, typer.Option(help="torch CPU threads (1 avoids oversubscribing the cores).")] = 1,
     film_size: Annotated[int, typer.Option(help="Film side in pixels (mini-MIAS: 1024).")] = 1024,
 ) -> None:
     """Predict every selected film and score it: COCO mAP, FROC, bootstrap CIs over patients.

@@ -42,7 +42,6 @@ def _mask(num_classes: int, imgsz: int, score_thresh: float, max_det: int):
 
 
 BUILDERS = {"faster-rcnn": _faster, "mask-rcnn": _mask}
-MAKES_MASKS = {"faster-rcnn": False, "mask-rcnn": True}
 
 
 def build_rcnn(backend: str, imgsz: int, score_thresh: float = 0.001, max_det: int = 100, num_classes: int = 2):

@@ -30,29 +30,52 @@ EXIT_CODES_EPILOG = (
 )
 
 
-def _hide_flag_types(params) -> None:
-    """Show flags as ``--quiet``, not ``--quiet <bool>``.
+def _tidy_help(params) -> None:
+    """What the help shows of each parameter, made plain.
 
-    typer's rich help prints every option's type, flags included (its plain help skips
-    flags); a flag takes no value, so its type column is emptied here.
+    * Flags as ``--quiet``, not ``--quiet <bool>``: typer's rich help prints every option's
+      type, flags included (its plain help skips flags); a flag takes no value, so its type
+      column is emptied.
+    * A default given as text (``show_default="1"``: the option's own default is None, so a
+      config file can set the value) as ``[default: 1]``, not typer's ``[default: (1)]``.
+    * A repeatable option's or a many-valued argument's type as its element's (``<path>``;
+      ``<path>...`` for an argument), not the annotation ``<list[Path]>``.
+    * A required argument in the usage line as ``IMAGES...``, not typer's ``{IMAGES}...``.
     """
+    import re
+
     for p in params:
+        if getattr(p, "_mammo_help_tidied", False):
+            continue
+        p._mammo_help_tidied = True
         if getattr(p, "is_flag", False) or getattr(p, "count", False):
             p.metavar = ""
+        shown = getattr(p, "show_default", None)
+        if isinstance(shown, str) and hasattr(p, "_get_default_string"):
+            p._get_default_string = lambda *_, _shown=shown, **__: _shown
+        if (getattr(p, "multiple", False) or getattr(p, "nargs", 1) != 1) and hasattr(p, "display_type_rich"):
+            def element_type(ctx, _typed=p.display_type_rich, _argument=p.param_type_name == "argument"):
+                text = _typed(ctx)
+                m = re.fullmatch(r"<list\[(\w+)\]>(?:\.\.\.)?", text or "")
+                return text if m is None else f"<{m.group(1).lower()}>" + ("..." if _argument else "")
+
+            p.display_type_rich = element_type
+        if getattr(p, "required", False) and hasattr(p, "_usage_display_name"):
+            p._usage_display_name = lambda _usage=p._usage_display_name: _usage().replace("{", "").replace("}", "")
 
 
 class MammoGroup(TyperGroup):
-    """A command group whose help (and its commands' help) shows flags without a type."""
+    """A command group whose help (and its commands' help) shows parameters plainly (:func:`_tidy_help`)."""
 
     def get_params(self, ctx):
         params = super().get_params(ctx)
-        _hide_flag_types(params)
+        _tidy_help(params)
         return params
 
     def get_command(self, ctx, cmd_name):
         cmd = super().get_command(ctx, cmd_name)
         if cmd is not None and not isinstance(cmd, MammoGroup):
-            _hide_flag_types(cmd.get_params(ctx))
+            _tidy_help(cmd.get_params(ctx))
         return cmd
 
 
@@ -119,13 +142,57 @@ def _internal_error(err: BaseException) -> int:
     return EXIT_INTERNAL
 
 
+def _cli_error_types() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """``(usage and other command-line errors, aborts)`` of the typer in use: recent typer
+    raises its own copy of click's exceptions (under ``typer.exceptions.TyperException``),
+    older typer click's own."""
+    errors: list[type] = []
+    aborts: list[type] = [typer.Abort]
+    try:
+        from typer.exceptions import TyperException
+
+        errors.append(TyperException)
+    except ImportError:
+        pass
+    try:
+        import click
+
+        errors.append(click.ClickException)
+        aborts.append(click.Abort)
+    except ImportError:
+        pass
+    return tuple(errors), tuple(aborts)
+
+
+def _command_line_error(err) -> int:
+    """One line for an unknown option, a bad value, a missing argument ...; returns the exit status (2).
+
+    typer would draw a box of several lines; ``mammo`` says every error in one line.
+    """
+    if type(err).__name__ == "NoArgsIsHelpError":  # `mammo` or `mammo detector` alone: the help was shown
+        return err.exit_code
+    ctx = getattr(err, "ctx", None)
+    see = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+    typer.echo(f"error: {' '.join(err.format_message().split())}{see}", err=True)
+    return EXIT_BAD_INPUT
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point; exit status as in the module docstring."""
     from converters.errors import InputError
 
     app = build_app()
+    cli_errors, aborts = _cli_error_types()
     try:
-        app(args=argv, prog_name="mammo")
+        # standalone_mode=False: command-line errors come here (one line each) instead of being
+        # drawn by typer; a command's typer.Exit(code) comes back as the return value.
+        code = app(args=argv, prog_name="mammo", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+    except cli_errors as err:
+        sys.exit(_command_line_error(err))
+    except aborts:
+        typer.echo("aborted", err=True)
+        sys.exit(EXIT_SOME_FAILED)
     except InputError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(EXIT_BAD_INPUT)

@@ -18,7 +18,7 @@ def convert_command(
     seed: Annotated[int | None, typer.Option(help="Seed of the patient-level split.", show_default="0")] = None,
     val_frac: Annotated[float | None, typer.Option(help="Fraction of patients for validation.", show_default="0.1")] = None,
     test_frac: Annotated[float | None, typer.Option(help="Fraction of patients for test.", show_default="0.2")] = None,
-    preprocess: Annotated[bool | None, typer.Option("--preprocess/--no-preprocess", help="Segment, mirror and crop the breast for the YOLO images.", show_default="on")] = None,
+    preprocess: Annotated[bool | None, typer.Option("--preprocess/--no-preprocess", help="Segment, mirror and crop the breast for the YOLO images.", show_default="preprocess")] = None,
     imgsz: Annotated[int | None, typer.Option(help="Longer side of the YOLO images, pixels.", show_default="640")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML with ConvertConfig keys (flags override it).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty --out folder that mammo did not write (its coco/ and yolo/ are replaced).")] = False,

@@ -153,6 +153,8 @@ def film_level_metrics(films: list[Film], doc_by_film: dict, thresholds: dict, n
     sp = bootstrap_over_patients(pids, lambda i: sens_spec(abn[i], flagged[i], 0.5)[1], n_resamples, seed)
     out["verdict_point"] = {
         "rule": "film flagged when its verdict is not normal",
+        # the film model's verdict is not normal from its abnormal threshold on: said here, once
+        **({"flagged_from": thresholds["verdict_rule"]} if thresholds.get("verdict_rule") else {}),
         "sensitivity": se,
         "specificity": sp,
     }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -40,6 +39,19 @@ def select_films(films, splits, split, use_all):
     return chosen, f"{split} patients of {Path(splits).name}", film_split
 
 
+def film_model_thresholds(film_model) -> dict:
+    """The film model's operating point for :func:`screening.evaluate.film_level_metrics`.
+
+    Its verdict is "not normal" exactly when abnormal_score reaches its abnormal threshold, so
+    that threshold is reported once, as the verdict's rule, not again as a separate operating
+    point with the same sensitivity and specificity.
+    """
+    names = ", ".join(film_model.abnormal.feature_names)
+    return {"verdict_rule": f"abnormal_score >= {film_model.abnormal_threshold:.5f}: the film model's own threshold, "
+                            "fixed when it was fitted (training and validation patients)",
+            "scores": f"calibrated film model over {names}"}
+
+
 def screen_films(screener, films, root, out, config, progress, write_overlays=True):
     """Screen labelled films (in order); returns (results by film id, failures)."""
     from screening.run import screen_items
@@ -62,14 +74,14 @@ def evaluate_command(
     config: Annotated[Path | None, typer.Option(help="YAML with ScreenConfig keys.")] = None,
     n_resamples: Annotated[int, typer.Option("--n-bootstrap", help="Bootstrap resamples of patients.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads.", show_default="1, fastest on a busy 2-core machine")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads of torch, onnxruntime and OpenCV; 1 avoids oversubscribing the cores.", show_default="1")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty --out folder that mammo did not write.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Screen labelled films and measure detection, grading and film-level verdicts.
 
     Example:
-        mammo evaluate --mias-dir $MIAS_DIR --splits work/mias-converted/splits.json --split test --out eval-test
+        mammo evaluate --mias-dir $MIAS_DIR --splits work/mias-converted/splits.json --split test --out work/eval-test
     """
     import numpy as np
 
@@ -104,10 +116,7 @@ def evaluate_command(
                   "scores": "abnormal score = max over mass detections of score x P(benign or malignant); malignant score = max of score x P(malignant)"}
     if screener.film_model is not None:
         # The film model carries its thresholds, chosen on the validation patients it was fitted with.
-        names = ", ".join(screener.film_model.abnormal.feature_names)
-        thresholds = {"abnormal": screener.film_model.abnormal_threshold,
-                      "chosen_on": "the film model's own threshold, fixed when it was fitted (training and validation patients)",
-                      "scores": f"calibrated film model over {names}"}
+        thresholds = film_model_thresholds(screener.film_model)
     elif film_split is not None and split != "val":
         val_films = [f for f in films_all if film_split.get(f.film_id) == "val"]
         if val_films:
@@ -119,7 +128,7 @@ def evaluate_command(
                           "verdict": max(youden_threshold(labels, vscores), cfg.report_min_score),
                           "chosen_on": f"validation patients of {Path(splits).name} (Youden J)"}
     results, failures = screen_films(screener, films, root, out, cfg, progress=not quiet)
-    cfg_dict = dataclasses.asdict(cfg)
+    cfg_dict = cfg.report_dict(screener.film_model is None)
     doc = report_document([results[f.film_id] for f in films if f.film_id in results], failures, cfg_dict)
     write_report(out, doc)
     by_film = results  # film_id -> FilmResult: the records all the way to the metrics

@@ -52,7 +52,8 @@ def metrics_to_markdown(m: dict) -> str:
         lines.append(f"| film | specificity at that threshold | {format_estimate(op['specificity'])} |")
     vp = fl.get("verdict_point")
     if vp:
-        lines.append(f"| film | sensitivity of the verdict (not normal) | {format_estimate(vp['sensitivity'])} |")
+        when = f": {vp['flagged_from']}" if vp.get("flagged_from") else ""
+        lines.append(f"| film | sensitivity of the verdict (not normal{when}) | {format_estimate(vp['sensitivity'])} |")
         lines.append(f"| film | specificity of the verdict | {format_estimate(vp['specificity'])} |")
     vt = fl.get("verdict_threshold_from_validation")
     if vt:

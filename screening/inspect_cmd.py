@@ -45,9 +45,9 @@ def inspect_command(
     worst-films), prints the App URL of each view and serves the App until Ctrl-C.
 
     Example:
-        mammo inspect --mias-dir data/mias --report runs/eval/report.json --no-launch
-        mammo inspect --mias-dir data/mias --report runs/eval/report.json --port 5151
-        mammo inspect --mias-dir data/mias --report runs/eval/report.json --no-dataset --export-gallery runs/eval/gallery
+        mammo inspect --mias-dir $MIAS_DIR --report work/eval-test/report.json --no-launch
+        mammo inspect --mias-dir $MIAS_DIR --report work/eval-test/report.json --port 5151
+        mammo inspect --mias-dir $MIAS_DIR --report work/eval-test/report.json --no-dataset --export-gallery work/eval-test/gallery
     """
     from converters.errors import InputError
     from screening.evaluate_cmd import load_labelled_films

@@ -20,12 +20,14 @@ grade among mass detections at or above ``score_threshold``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from converters.errors import InputError
 from converters.preprocess import breast_mask
 from converters.records import GRADES
 from screening.readers import FilmImage, read_film
@@ -37,18 +39,24 @@ ASYMMETRY_FULL_SCALE = 0.2
 
 @dataclass
 class ScreenConfig:
-    """Thresholds and models of a screening run (saved into ``report.json``)."""
+    """Thresholds and models of a screening run (saved into ``report.json``, see :meth:`report_dict`)."""
 
-    # Operating point of the shipped models, chosen on mini-MIAS validation patients (Youden J
-    # of the verdict; `mammo evaluate --split test` prints how it was chosen and re-derives it).
+    # Mass detections at or above score_threshold are drawn on the overlays and counted in the
+    # summary; with film_model "none" they also decide the verdict. Chosen on mini-MIAS validation
+    # patients (Youden J of the mass-only verdict; with film_model "none", `mammo evaluate --split
+    # test` re-derives it on the validation patients). The film model's verdict uses its own
+    # thresholds (screening/weights/film-model.json), not this one.
     score_threshold: float = 0.2121
     report_min_score: float = 0.01
     max_detections: int = 30
     rescale_to_model_grid: bool = True
     detector_weights: str | None = None
     classifier_weights: str | None = None
+    # Mass-only rule (film_model "none") only: the abnormal_score operating point `mammo evaluate`
+    # reports when it has no validation patients to choose one on (--all, --split val). The film
+    # model carries its own abnormal and malignant thresholds.
     abnormal_threshold: float | None = 0.2085
-    malignant_threshold: float | None = None
+    malignant_threshold: float | None = None  # not used by any rule; accepted so older configs load
     overlays: bool = True
     num_threads: int = 1
     calcifications: bool = True
@@ -66,11 +74,37 @@ class ScreenConfig:
         if self.report_min_score > self.score_threshold:
             raise ValueError("report_min_score must not exceed score_threshold")
         if self.num_threads < 1:
-            raise ValueError(f"num_threads must be >= 1, got {self.num_threads}")
+            raise ValueError(f"--threads (num_threads) must be >= 1, got {self.num_threads}")
         if self.max_pixels < 1:
-            raise ValueError(f"max_pixels must be >= 1, got {self.max_pixels}")
+            raise ValueError(f"--max-pixels (max_pixels) must be >= 1, got {self.max_pixels}")
         if self.runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {RUNTIMES}, got {self.runtime!r}")
+
+    @property
+    def mass_only_rule(self) -> bool:
+        """True when the verdict is the mass-only rule (``film_model: none``), not the film model's."""
+        return self.film_model == "none"
+
+    def report_dict(self, mass_only_rule: bool | None = None) -> dict:
+        """The config as written into ``report.json``: only the keys that apply to the run.
+
+        ``abnormal_threshold`` belongs to the mass-only rule and is written only when that rule
+        is in use (``mass_only_rule``, default :attr:`mass_only_rule`); ``malignant_threshold``
+        is used by no rule and is not written.
+        """
+        out = dataclasses.asdict(self)
+        out.pop("malignant_threshold")
+        if not (self.mass_only_rule if mass_only_rule is None else mass_only_rule):
+            out.pop("abnormal_threshold")
+        return out
+
+
+def breast_of(image: np.ndarray, name: str) -> np.ndarray:
+    """The film's breast mask; a film with none (blank or constant) is bad input, not a normal film."""
+    mask = breast_mask(image)
+    if not mask.any() or image.min() == image.max():
+        raise InputError("no breast found (the image is blank or constant)", name)
+    return mask
 
 
 def film_verdict(scores: np.ndarray, probs: np.ndarray, score_threshold: float) -> str:
@@ -155,9 +189,14 @@ class Screener:
 
     def screen_image(self, film: FilmImage, name: str, partner: FilmImage | None = None,
                      partner_name: str | None = None) -> FilmResult:
-        """Screen one film; ``partner`` is the contralateral film of the same patient and view, if screened too."""
+        """Screen one film; ``partner`` is the contralateral film of the same patient and view, if screened too.
+
+        Raises:
+            InputError: no breast found on the film (blank or constant), so no verdict.
+        """
         t0 = time.perf_counter()
         cfg = self.config
+        breast = breast_of(film.image, name)
         found = self.detector.predict(film.image)
         keep = found.scores >= cfg.report_min_score
         xyxy, scores = found.xyxy[keep][: cfg.max_detections], found.scores[keep][: cfg.max_detections]
@@ -165,7 +204,7 @@ class Screener:
         findings = self._findings(film, "mass", xyxy, scores, probs)
         c_scores, c_specks = np.zeros(0), []
         if self.calc is not None:
-            clusters, _ = self.calc.detect(film.image, breast_mask(film.image))
+            clusters, _ = self.calc.detect(film.image, breast)
             clusters = [c for c in clusters if c.score >= cfg.report_min_score]
             if clusters:
                 c_xyxy = np.array([c.xyxy for c in clusters], dtype=np.float64)

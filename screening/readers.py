@@ -119,6 +119,17 @@ def _window_dicom(raw: np.ndarray, ds) -> tuple[np.ndarray, list[str]]:
     return img, notes
 
 
+def error_text(err: BaseException, limit: int = 200) -> str:
+    """One line of a library's error message for ours: whole up to ``limit`` characters,
+    beyond that cut at a word with "..." (pydicom's advice to pass ``force=True``, which a
+    user of mammo cannot, is left out)."""
+    text = " ".join(str(err).split()).replace(" Use force=True to force reading.", "")
+    if len(text) > limit:
+        cut = text.rfind(" ", 0, limit)
+        text = text[: cut if cut > 0 else limit] + " ..."
+    return text
+
+
 def read_dicom(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, float | None, str]:
     """``(uint8 image, spacing_mm or None, note)`` from a DICOM file.
 
@@ -141,15 +152,13 @@ def read_dicom(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple
     except InputError:
         raise
     except Exception as err:  # pydicom raises many types for corrupt files
-        msg = " ".join(str(err).split())[:80]
-        raise InputError(f"not a readable DICOM image ({err.__class__.__name__}: {msg})", path) from None
+        raise InputError(f"not a readable DICOM image ({err.__class__.__name__}: {error_text(err)})", path) from None
     if raw.ndim != 2:
         raise InputError(f"expected a single-frame grayscale DICOM, got pixel array shape {raw.shape}", path)
     try:
         img, notes = _window_dicom(raw, ds)
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError) as err:
-        msg = " ".join(str(err).split())[:80]
-        raise InputError(f"DICOM pixel values could not be windowed to 8 bits ({err.__class__.__name__}: {msg}); "
+        raise InputError(f"DICOM pixel values could not be windowed to 8 bits ({err.__class__.__name__}: {error_text(err)}); "
                          "expected numeric rescale and window tags", path) from None
     spacing = None
     for tag in ("PixelSpacing", "ImagerPixelSpacing"):

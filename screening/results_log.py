@@ -66,6 +66,7 @@ class ResultsLog:
         self.done: dict[tuple[str, str], dict] = {}
         self.offsets: dict[tuple[str, str], int] = {}  # byte offset of each key's record in the log
         self.skipped_lines = 0
+        self.kept = 0  # films whose earlier record was reused (get found it)
         if resume and self.path.is_file():
             with open(self.path, encoding="utf-8", errors="replace") as fh:
                 self.done, self.skipped_lines = parse_log(fh)
@@ -82,7 +83,10 @@ class ResultsLog:
         self._reader = None
 
     def get(self, key: tuple[str, str]) -> dict | None:
-        return self.done.get(key) if key[1] else None
+        """The earlier run's record of ``key`` (a film or a failure), if any; each one found is counted in :attr:`kept`."""
+        rec = self.done.get(key) if key[1] else None
+        self.kept += rec is not None
+        return rec
 
     def offset(self, key: tuple[str, str]) -> int:
         """Where ``key``'s record starts in the log (kept from an earlier run or appended)."""

@@ -10,7 +10,6 @@ run even when two films would share one (``a.pgm`` and ``a.png``, ``x/b.png`` an
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ def resolve_max_pixels(config: ScreenConfig, max_pixels: int | None = None) -> i
     value = max_pixels if max_pixels is not None else getattr(config, "max_pixels", None)
     value = DEFAULT_MAX_PIXELS if value is None else value
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"max_pixels must be a whole number >= 1, got {value!r}")
+        raise InputError(f"--max-pixels (max_pixels) must be a whole number >= 1, got {value!r}")
     return value
 
 
@@ -76,8 +75,8 @@ def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screene
         max_pixels: largest film (width x height) read; default ``config.max_pixels`` or
             :data:`converters.images.DEFAULT_MAX_PIXELS`.
         overwrite: write into a non-empty folder mammo did not write.
-        resume: keep the results of an earlier, interrupted run into ``out`` (its
-            ``results.jsonl``) and screen only the films it had not finished or that changed.
+        resume: continue an earlier, interrupted run in ``out``: keep the films it finished
+            (its ``results.jsonl``) and screen only the others and those whose file changed.
         engine: ``local`` (this process) or ``ray`` (:mod:`screening.ray_engine`: ``actors``
             model replicas on a local Ray, or on the cluster at ``ray_address``).
         keep_films: return the films in the document; ``False`` returns ``films: None`` with
@@ -87,17 +86,21 @@ def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screene
 
     Every result is appended to ``out/results.jsonl`` as it comes (:mod:`screening.results_log`);
     the report is merged from it at the end, one film at a time. Returns the report document
-    (also written to ``out/report.json``), plus ``n_films`` and ``verdicts`` (counts).
+    (also written to ``out/report.json``), plus ``n_films`` and ``verdicts`` (counts), and with
+    ``resume`` ``resumed``: how many films were kept from the earlier run and how many screened now.
     """
     from converters.output_dir import check_output_dir, claim_output_dir
 
     out = check_output_dir(out, overwrite, SCREEN_OUTPUTS, signature="report.json")
     limit = resolve_max_pixels(config, max_pixels)
+    paths = list(paths)
     files, failures = find_films(paths)
     if not files:
         missing = "; ".join(f"{f['file']}: {f['error']}" for f in failures)
+        if len(failures) == len(paths):  # every path given is missing: that is the whole story
+            raise InputError(missing)
         raise InputError(f"no films found (expected {', '.join(FILM_SUFFIXES)} files, DICOM files, or folders of them)"
-                         + (f": {missing}" if missing else ""), ", ".join(str(p) for p in paths))
+                         + (f"; {missing}" if missing else ""), ", ".join(str(p) for p in paths))
     claim_output_dir(out, "screen", legacy_temp_names=SCREEN_OUTPUTS)
     from screening.results_log import ResultsLog
 
@@ -112,7 +115,7 @@ def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screene
             screener = screener or Screener(config)
             screened, more = screen_items(screener, files, out, config, progress, max_pixels=limit, log=log, keep_images=False)
         failures = failures + more
-        cfg = dataclasses.asdict(config)
+        cfg = config.report_dict(screener.film_model is None if screener is not None else None)
         cfg["max_pixels"] = limit
         cfg["engine"] = engine if engine == "local" else {"name": "ray", "address": ray_address or "local", "actors": actors}
         cfg["detector"] = {"backend": getattr(getattr(screener, "detector", None), "backend", None),
@@ -141,6 +144,8 @@ def screen_paths(paths, out: str | Path, config: ScreenConfig, screener: Screene
         keep = keep_films if keep_films is not None else len(files) <= KEEP_FILMS_UP_TO
         doc = {"schema_version": SCHEMA_VERSION, "films": list(films()) if keep else None, "config": cfg,
                "failures": failures, "n_films": n, "verdicts": verdicts}
+        if resume:
+            doc["resumed"] = {"kept": log.kept, "screened": len(files) - log.kept}
     return doc
 
 
@@ -260,12 +265,19 @@ def verdict_rule(film_model) -> str:
     if film_model is None:
         return "worst grade among mass detections with score >= score_threshold; normal if none"
     fm = film_model
-    return (f"film model: abnormal when abnormal_score >= {fm.abnormal_threshold:.4f}, then malignant when "
-            f"malignant_score >= {fm.malignant_threshold:.4f}, else benign")
+    # 5 decimals, as the scores in report.json: a rounded threshold would make a film just below it
+    # read as contradicting the rule.
+    return (f"film model: abnormal when abnormal_score >= {fm.abnormal_threshold:.5f}, then malignant when "
+            f"malignant_score >= {fm.malignant_threshold:.5f}, else benign")
 
 
 def _weights_name(w, pkg: str) -> str:
     return str(w) if w else f"shipped default ({pkg}/weights)"
+
+
+def n_films(n: int) -> str:
+    """``1 film``, ``2 films``."""
+    return f"{n} film" if n == 1 else f"{n} films"
 
 
 def print_screen_summary(doc: dict, out: Path, console=None, truth: dict[str, str] | None = None) -> None:
@@ -273,17 +285,23 @@ def print_screen_summary(doc: dict, out: Path, console=None, truth: dict[str, st
 
     Counts are of the findings drawn on the overlays: masses at or above the score
     threshold, calcification clusters and asymmetries from 0.5 (:data:`screening.report.DRAW_THRESHOLDS`).
+    The table is compact (no vertical rules, one space between columns) so that with the
+    ``labelled`` column it fits 80 columns; that column wraps between words rather than cut them.
     """
     import numpy as np
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
     from screening.report import DRAW_THRESHOLDS, finding_of
 
     console = console or Console()
+    if doc.get("resumed"):
+        r = doc["resumed"]
+        console.print(f"resumed: {n_films(r['kept'])} kept from the earlier run, {r['screened']} screened now")
     if doc.get("films") is None:  # a long batch: counts only, the films are in report.json
         counts = ", ".join(f"{v} {k}" for k, v in sorted(doc.get("verdicts", {}).items()))
-        console.print(f"mammo screen: {doc['n_films']} films screened ({counts or 'none'}), {len(doc['failures'])} failed")
+        console.print(f"mammo screen: {n_films(doc['n_films'])} screened ({counts or 'none'}), {len(doc['failures'])} failed")
         for fl in doc["failures"][:20]:
             console.print(f"[red]failed[/red] {fl['file']}: {fl['error']}", soft_wrap=True)
         if len(doc["failures"]) > 20:
@@ -291,10 +309,11 @@ def print_screen_summary(doc: dict, out: Path, console=None, truth: dict[str, st
         console.print(f"verdict: {doc['config'].get('verdict_rule', '')}", soft_wrap=True)
         console.print(f"report: {out / 'report.json'}  overlays: {out / OVERLAY_DIR}")
         return
-    table = Table(title=f"mammo screen: {len(doc['films'])} films, {len(doc['failures'])} failed")
+    table = Table(title=f"mammo screen: {n_films(len(doc['films']))}, {len(doc['failures'])} failed",
+                  box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False)
     columns = ["file", "verdict"] + (["labelled"] if truth else []) + ["score", "masses", "clusters", "asym", "partner", "s"]
     for c in columns:
-        table.add_column(c, no_wrap=c in ("file", "verdict"))
+        table.add_column(c, no_wrap=c != "labelled")
     thr = doc["config"]["score_threshold"]
 
     def count(f, kind):

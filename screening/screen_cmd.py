@@ -16,13 +16,14 @@ def _config(config, overrides):
 
 
 def screen_command(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Films or folders (searched recursively): PGM, PNG, JPEG, TIFF, DICOM.")] = None,
+    paths: Annotated[list[Path] | None, typer.Argument(metavar="FILMS", help="Films or folders (searched recursively): PGM, PNG, JPEG, TIFF, DICOM.")] = None,
     out: Annotated[Path, typer.Option(help="Output folder for report.json, report.csv and overlays/.")] = Path("mammo-screen"),
     detector: Annotated[Path | None, typer.Option(help="Detector weights (default: the shipped model).")] = None,
     classifier: Annotated[Path | None, typer.Option(help="Classifier weights (default: the shipped model).")] = None,
-    score_threshold: Annotated[float | None, typer.Option(help="Detections at or above this score count for the verdict.")] = None,
+    score_threshold: Annotated[float | None, typer.Option(help="Mass detections at or above this score are drawn on the overlays "
+                                                                 "(and decide the verdict with film_model: none).")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML with ScreenConfig keys (configs/screen.yaml).")] = None,
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads.", show_default="1, fastest on a busy 2-core machine")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads of torch, onnxruntime and OpenCV; 1 avoids oversubscribing the cores.", show_default="1")] = None,
     max_pixels: Annotated[int | None, typer.Option(help="Largest film read, width x height in pixels; larger files are a failure entry.", show_default="100000000")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into a non-empty --out folder that mammo did not write.")] = False,
     dicom_sr: Annotated[bool, typer.Option("--dicom-sr", help="For DICOM films: a DICOM Comprehensive SR (TID 1500) "
@@ -30,15 +31,15 @@ def screen_command(
     dicom_gsps: Annotated[bool, typer.Option("--dicom-gsps", help="With --dicom-sr: also a Grayscale Softcopy "
                                              "Presentation State, so a viewer draws the boxes.")] = False,
     orthanc: Annotated[str | None, typer.Option(help="Orthanc base URL: pull --study from it, screen it, push the SRs back "
-                                                "(instead of PATHS).")] = None,
+                                                "(instead of FILMS).")] = None,
     study: Annotated[str | None, typer.Option(help="Study Instance UID to screen from --orthanc.")] = None,
     engine: Annotated[str, typer.Option(help="local (this process) or ray (Ray Data with an actor pool).")] = "local",
     ray_address: Annotated[str | None, typer.Option(help="Join this Ray cluster (e.g. HEAD:6379); default: start a local Ray.")] = None,
     actors: Annotated[int, typer.Option(help="With --engine ray: model replicas (actors), one CPU each.")] = 2,
     runtime: Annotated[str | None, typer.Option(help="Network runtime: torch or onnxruntime (the same weights, exported in memory).",
-                                                show_default="onnxruntime (ScreenConfig.runtime)")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Keep the finished films of an interrupted run into --out "
-                                         "(its results.jsonl); screen the rest and any film whose file changed.")] = False,
+                                                show_default="onnxruntime")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run in --out: keep the films it finished "
+                                         "(its results.jsonl), screen the rest and any film whose file changed.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Screen mammograms: find masses and calcification clusters, compare with the other breast, grade, give each film a verdict.

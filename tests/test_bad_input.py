@@ -69,7 +69,8 @@ def test_pixel_limit_is_a_setting_and_recorded(tmp_path):
     d = tmp_path / "films"
     good_film(d / "a.pgm")  # 128 x 128 = 16384 px
     doc = screen_paths([d], tmp_path / "o", ScreenConfig(), screener=stub_screener(), progress=False, max_pixels=16_000)
-    assert not doc["films"] and "above the limit of 16,000" in doc["failures"][0]["error"]
+    # the message names the flag and the config key that set the limit
+    assert not doc["films"] and "above the --max-pixels (max_pixels) limit of 16,000" in doc["failures"][0]["error"]
     assert doc["config"]["max_pixels"] == 16_000
     doc = screen_paths([d], tmp_path / "o", ScreenConfig(), screener=stub_screener(), progress=False, max_pixels=16_384)
     assert [f["file"] for f in doc["films"]] == ["a.pgm"]
@@ -305,3 +306,23 @@ def test_dicom_resampled_size_counts_against_the_limit(tmp_path):
     assert read_film(p, max_pixels=256 * 256).image.shape == (256, 256)
     with pytest.raises(InputError, match="resampled"):
         read_film(p, max_pixels=200 * 200)
+
+
+def test_text_file_named_dcm_says_the_whole_reason(tmp_path):
+    p = tmp_path / "text.dcm"
+    p.write_text("hello, not a DICOM file\n")
+    with pytest.raises(InputError) as exc:
+        read_film(p)
+    msg = str(exc.value)
+    # pydicom's message whole (it was cut at 80 characters, mid-word), without its force=True advice
+    assert "'DICM' prefix is missing from the header" in msg and "force=True" not in msg
+    assert msg.startswith(f"{p}: not a readable DICOM image (InvalidDicomError: ")
+
+
+def test_long_library_messages_are_cut_at_a_word():
+    from screening.readers import error_text
+
+    assert error_text(ValueError("short\n  message")) == "short message"
+    long = ValueError(" ".join(["word"] * 100))
+    text = error_text(long, limit=42)
+    assert text.endswith(" ...") and len(text) <= 46 and set(text[:-4].split()) == {"word"}

@@ -237,18 +237,21 @@ def test_a_checkpoint_of_a_foreign_module_class_is_refused(tmp_path):
         import_weights(tmp_path / "not_a_zip.pt", tmp_path / "x.safetensors")
 
 
-def test_the_coco_recipe_loads_and_its_starting_weights_fit_yolov5n():
+def test_the_coco_recipe_names_its_starting_weights_in_the_repository():
     from converters.config import load_config
-    from converters.safetensors_io import read_safetensors
     from detector.config import YoloConfig
+
+    cfg = load_config(YoloConfig, Path(__file__).resolve().parents[1] / "configs" / "yolov5n_coco_both.yaml")
+    assert cfg.model == "yolov5n.yaml" and cfg.imgsz % 32 == 0
+    # a project folder, where the yolov5n_coco fixture looks too (not a path outside the repository)
+    assert cfg.start_weights == "pretrained/yolov5n-coco/backbone_neck.safetensors"
+
+
+def test_the_coco_starting_weights_fit_yolov5n(yolov5n_coco):
+    from converters.safetensors_io import read_safetensors
     from detector.start_weights import backbone_prefixes, load_by_name_and_shape
 
-    root = Path(__file__).resolve().parents[1]
-    cfg = load_config(YoloConfig, root / "configs" / "yolov5n_coco_both.yaml")
-    assert cfg.model == "yolov5n.yaml" and cfg.start_weights.endswith("backbone_neck.safetensors") and cfg.imgsz % 32 == 0
-    path = root / cfg.start_weights
-    if not path.is_file():
-        pytest.skip(f"starting weights not present ({cfg.start_weights}, relative to the repository root)")
-    report = load_by_name_and_shape(_net(), read_safetensors(path), backbone_prefixes(cfg.model), path)
+    path = yolov5n_coco
+    report = load_by_name_and_shape(_net(), read_safetensors(path), backbone_prefixes("yolov5n.yaml"), path)
     assert report["unexpected"] == [] and report["shape_mismatch"] == []
     assert report["backbone_loaded"] == report["backbone_tensors"] and {k.split(".")[1] for k in report["left_at_init"]} == {"24"}

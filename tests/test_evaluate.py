@@ -40,6 +40,46 @@ def test_evaluate_on_phantoms_with_a_perfect_detector(tmp_path, stub_models, cap
         assert (out / name).is_file(), name
     md = (out / "report.md").read_text()
     assert "95% CI" in md and "mAP@0.5" in md and "BCSC" in md
+    # the mass-only rule: its operating point is in the report's config
+    assert json.loads((out / "report.json").read_text())["config"]["abnormal_threshold"] == 0.2085
+
+
+class ThresholdFilmModel:
+    """Test double of the film model: the mass features as scores, the verdict at fixed thresholds."""
+
+    abnormal_threshold, malignant_threshold = 0.5, 0.3
+    abnormal = type("Scorer", (), {"feature_names": ("mass_abnormal",)})()
+
+    def scores(self, features):
+        return round(features["mass_abnormal"], 5), round(features["mass_malignant"], 5)
+
+    def verdict(self, a, m):
+        return "normal" if a < self.abnormal_threshold else "malignant" if m >= self.malignant_threshold else "benign"
+
+
+def test_evaluate_with_the_film_model_reports_its_threshold_once(tmp_path, stub_models, monkeypatch):
+    import screening.pipeline as pipeline
+    from screening.cli import main
+
+    plain_init = pipeline.Screener.__init__
+
+    def with_film_model(self, *a, **k):
+        plain_init(self, *a, **k)
+        self.film_model = ThresholdFilmModel()
+
+    monkeypatch.setattr(pipeline.Screener, "__init__", with_film_model)
+    src = small_mias(tmp_path / "mias1024", size=1024)
+    out = tmp_path / "eval"
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--mias-dir", str(src), "--all", "--out", str(out), "--quiet", "--n-bootstrap", "20"])
+    assert exc.value.code in (0, None)
+    md = (out / "report.md").read_text()
+    # the verdict is "not normal" exactly from the threshold on: one pair of rows, not two identical ones
+    assert "sensitivity at threshold" not in md
+    assert md.count("| film | sensitivity of the verdict (not normal: abnormal_score >= 0.50000: the film model's own") == 1
+    fl = json.loads((out / "metrics.json").read_text())["film_level"]
+    assert "operating_point" not in fl and fl["verdict_point"]["flagged_from"].startswith("abnormal_score >= 0.50000")
+    assert "abnormal_threshold" not in json.loads((out / "report.json").read_text())["config"]
 
 
 def test_verdict_score_is_the_threshold_of_the_verdict():

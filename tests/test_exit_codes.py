@@ -58,9 +58,24 @@ def test_bad_output_or_argument_is_2_one_line_no_traceback(tmp_path, films, caps
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in cap.err
 
 
-def test_unknown_option_is_2(capsys):
-    code, _ = run_main(["screen", "x", "--no-such-flag"], capsys)
+@pytest.mark.parametrize("args, words, command", [
+    (["screen", "x", "--no-such-flag"], "No such option: --no-such-flag", "mammo screen"),
+    (["screen", "x", "--threads", "abc"], "Invalid value for '--threads'", "mammo screen"),
+    (["detector", "predict"], "Missing argument 'IMAGES'", "mammo detector predict"),
+    (["no-such-command"], "No such command 'no-such-command'", "mammo"),
+])
+def test_usage_errors_are_2_and_one_line(capsys, args, words, command):
+    code, cap = run_main(args, capsys)
     assert code == 2
+    lines = cap.err.strip().splitlines()  # not typer's box of several lines
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], cap.err
+    assert lines[0].endswith(f"(see {command} --help)")
+
+
+@pytest.mark.parametrize("args", [[], ["detector"]])
+def test_a_group_alone_shows_its_help(capsys, args):
+    code, cap = run_main(args, capsys)
+    assert code == 2 and "Usage: mammo" in cap.out + cap.err and "error:" not in cap.err
 
 
 def test_internal_error_is_3_with_one_line_and_a_log(tmp_path, films, capsys, monkeypatch):
@@ -129,3 +144,48 @@ def test_help_epilog_documents_exit_codes():
     text = " ".join(help_text().split())
     for words in ("0 all done", "1 some inputs failed", "2 bad arguments or input", "3 internal error"):
         assert words in text
+
+
+def _help_of(*args) -> str:
+    return " ".join(help_text(*args).split())  # one line, whatever the terminal width
+
+
+@pytest.mark.parametrize("args", [("screen",), ("demo",), ("convert",), ("evaluate",), ("inspect",), ("detector", "train"),
+                                  ("detector", "predict"), ("detector", "import-weights"), ("detector", "ensemble"),
+                                  ("classifier", "train"), ("classifier", "evaluate"), ("classifier", "export"),
+                                  ("classifier", "cv-report")])
+def test_help_shows_plain_placeholders_defaults_and_examples(args):
+    text = _help_of(*args)
+    for raw in ("[default: (", "list[", "{", "``", "busy", "2-core", "../shared", "out/splits.json"):
+        assert raw not in text, f"{raw!r} in the help of {args}"
+
+
+def test_help_names_arguments_and_shows_the_configs_defaults():
+    from converters.convert import ConvertConfig
+    from screening.pipeline import ScreenConfig
+
+    assert "Usage: mammo screen [OPTIONS] [FILMS]..." in _help_of("screen")
+    assert "Usage: mammo detector predict [OPTIONS] IMAGES..." in _help_of("detector", "predict")
+    assert "Usage: mammo detector import-weights [OPTIONS] CHECKPOINT" in _help_of("detector", "import-weights")
+    assert "--data <path> Converted folder" in _help_of("detector", "train")
+    # options whose own default is None (a config file may set them) show the config's default
+    screen, convert = _help_of("screen"), _help_of("convert")
+    sc, cc = ScreenConfig(), ConvertConfig()
+    for text, flag, value in [(screen, "--threads", sc.num_threads), (screen, "--max-pixels", sc.max_pixels),
+                              (screen, "--runtime", sc.runtime), (convert, "--categories", cc.categories),
+                              (convert, "--film-size", cc.film_size), (convert, "--seed", cc.seed),
+                              (convert, "--val-frac", cc.val_frac), (convert, "--test-frac", cc.test_frac),
+                              (convert, "--imgsz", cc.preprocessing.imgsz)]:
+        shown = text.split(flag + " ", 1)[1].split("[default: ", 1)[1].split("]", 1)[0]
+        assert shown == str(value), (flag, shown)
+    assert "[default: preprocess]" in convert and cc.preprocess
+    assert "Continue an interrupted run in --out: keep the films it finished" in screen
+
+
+def test_help_examples_use_the_documented_paths():
+    inspect = _help_of("inspect")
+    assert "mammo inspect --mias-dir $MIAS_DIR --report work/eval-test/report.json" in inspect
+    assert "data/mias" not in inspect and "runs/eval" not in inspect
+    assert "--splits work/mias-converted/splits.json" in _help_of("classifier", "evaluate")
+    assert "mammo classifier train --mias-dir $MIAS_DIR" in _help_of("classifier", "train")
+    assert "--out work/eval-test" in _help_of("evaluate")

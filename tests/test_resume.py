@@ -57,6 +57,14 @@ def test_resume_skips_finished_films_and_rescreens_changed_ones(tmp_path):
     counting = CountingScreener(stub_screener())
     again = screen_paths([d], out, counting.config, screener=counting, progress=False, resume=True)
     assert counting.names == ["f2.pgm"]
+    assert again["resumed"] == {"kept": 3, "screened": 1} and "resumed" not in first
+    from rich.console import Console
+
+    from screening.run import print_screen_summary
+
+    console = Console(width=200, record=True)
+    print_screen_summary(again, out, console=console)
+    assert "resumed: 3 films kept from the earlier run, 1 screened now" in console.export_text()
     assert [f["file"] for f in again["films"]] == [f["file"] for f in first["films"]]
     f2 = next(f for f in again["films"] if f["file"] == "f2.pgm")
     assert f2 != next(f for f in first["films"] if f["file"] == "f2.pgm")

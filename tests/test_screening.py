@@ -201,7 +201,8 @@ def test_text_file_named_png_after_ultralytics_import_is_one_clear_failure(tmp_p
         (lambda t: ["screen", str(t / "nowhere")], "no such file or folder"),
         (lambda t: ["screen", str(t / "films"), "--out", str(t / "films" / "good.pgm")], "--out is a file"),
         (lambda t: ["screen", str(t / "films"), "--score-threshold", "5"], "score_threshold must be in [0, 1]"),
-        (lambda t: ["screen", str(t / "films"), "--threads", "0"], "num_threads must be >= 1"),
+        (lambda t: ["screen", str(t / "films"), "--threads", "0"], "--threads (num_threads) must be >= 1"),
+        (lambda t: ["screen", str(t / "films"), "--max-pixels", "0"], "--max-pixels (max_pixels) must be"),
     ],
 )
 def test_screen_bad_arguments_are_one_line_exit_2(tmp_path, capsys, args, words):
@@ -227,3 +228,115 @@ def test_rerun_replaces_overlays_whole(tmp_path):
     assert len(list((tmp_path / "o" / "overlays").iterdir())) == 2
     screen_paths([d / "a.pgm"], tmp_path / "o", ScreenConfig(), screener=stub_screener(), progress=False)
     assert [p.name for p in (tmp_path / "o" / "overlays").iterdir()] == ["a.png"]
+
+
+def test_a_missing_path_is_named_alone(tmp_path, capsys):
+    from screening.cli import main
+
+    for args in (["nowhere"], ["nowhere", "gone"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["screen", *[str(tmp_path / a) for a in args], "--out", str(tmp_path / "o")])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        # what is wrong, once: not "no films found (...): nowhere: no such file or folder"
+        assert err == "error: " + "; ".join(f"{tmp_path / a}: no such file or folder" for a in args) + "\n"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit):
+        main(["screen", str(tmp_path / "empty"), str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert "no films found" in err and "nowhere: no such file or folder" in err
+
+
+def test_report_config_lists_only_the_keys_of_the_rule_in_use(tmp_path):
+    from converters.config import load_config
+    from screening.run import verdict_rule
+
+    d = tmp_path / "films"
+    d.mkdir()
+    (d / "a.pgm").write_bytes(encode_pgm(phantom_film(128, [(40, 60, 10)])))
+    doc = screen_paths([d], tmp_path / "o", ScreenConfig(), screener=stub_screener(), progress=False)
+    cfg = json.loads((tmp_path / "o" / "report.json").read_text())["config"]
+    assert cfg == doc["config"]
+    # the mass-only rule: its operating point is written; malignant_threshold belongs to no rule
+    assert cfg["abnormal_threshold"] == 0.2085 and "malignant_threshold" not in cfg
+    assert cfg["verdict_rule"] == verdict_rule(None)
+    # the film model (the default): its thresholds are in the rule, the mass-only one is not written
+    assert "abnormal_threshold" not in ScreenConfig().report_dict()
+    assert ScreenConfig(film_model="none").report_dict()["abnormal_threshold"] == 0.2085
+    # older configs that set both still load
+    (tmp_path / "old.yaml").write_text("abnormal_threshold: 0.3\nmalignant_threshold: 0.6\n")
+    old = load_config(ScreenConfig, tmp_path / "old.yaml")
+    assert (old.abnormal_threshold, old.malignant_threshold) == (0.3, 0.6)
+
+
+def test_verdict_rule_prints_thresholds_on_the_score_grid():
+    from types import SimpleNamespace
+
+    from screening.run import verdict_rule
+
+    rule = verdict_rule(SimpleNamespace(abnormal_threshold=0.40963, malignant_threshold=0.13936))
+    # 5 decimals like the scores: a film at 0.40962 must not read as reaching a printed 0.4096
+    assert "abnormal_score >= 0.40963," in rule and "malignant_score >= 0.13936," in rule
+
+
+@pytest.mark.parametrize("pixels", [np.zeros((1024, 1024), np.uint8), np.full((1024, 1024), 128, np.uint8),
+                                    np.full((1024, 1024), 255, np.uint8)], ids=["black", "grey", "white"])
+def test_a_film_without_a_breast_is_a_failure_not_a_normal_film(tmp_path, pixels):
+    from PIL import Image
+
+    d = tmp_path / "films"
+    d.mkdir()
+    (d / "good.pgm").write_bytes(encode_pgm(phantom_film(256, [(80, 120, 20)], seed=4)))
+    Image.fromarray(pixels).save(d / "blank.png")
+    doc = screen_paths([d], tmp_path / "o", ScreenConfig(), screener=stub_screener(), progress=False)
+    assert [f["file"] for f in doc["films"]] == ["good.pgm"]  # the rest of the batch is screened
+    (fail,) = doc["failures"]
+    assert fail["file"] == "blank.png" and "no breast found (the image is blank or constant)" in fail["error"]
+
+
+def test_every_sample_film_has_a_breast():
+    from pathlib import Path
+
+    from screening.pipeline import breast_of
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample"
+    films = sorted(sample.glob("*.pgm"))
+    assert len(films) == 6
+    for f in films:
+        assert breast_of(read_film(f).image, f.name).mean() > 0.1
+
+
+def test_every_mias_film_has_a_breast(mias_dir_env):
+    from screening.pipeline import breast_of
+
+    films = sorted(mias_dir_env.glob("mdb*.png")) or sorted(mias_dir_env.glob("mdb*.pgm"))
+    assert len(films) == 258
+    for f in films:
+        breast_of(read_film(f).image, f.name)  # raises for a film without a breast
+
+
+def _summary_doc(n: int) -> dict:
+    films = [{"file": f"mdb{i:03d}.pgm", "verdict": "malignant", "abnormal_score": 0.81, "detections": [],
+              "contralateral": f"mdb{i + 1:03d}.pgm", "seconds": 0.09} for i in range(n)]
+    return {"films": films, "failures": [], "config": {"score_threshold": 0.2121, "verdict_rule": "rule"}}
+
+
+def test_summary_says_1_film_and_fits_80_columns_with_labels(tmp_path):
+    from rich.console import Console
+
+    from screening.run import print_screen_summary
+
+    console = Console(width=80, record=True)
+    print_screen_summary(_summary_doc(1), tmp_path, console=console)
+    text = console.export_text()
+    assert "mammo screen: 1 film, 0 failed" in text and "1 films" not in text
+    console = Console(width=80, record=True)
+    doc = _summary_doc(6)
+    print_screen_summary(doc, tmp_path, console=console, truth={f["file"]: "malignant (CIRC)" for f in doc["films"]})
+    table = console.export_text().split("median")[0]
+    assert "…" not in table  # no column cut, the labels included (mammo demo at 80 columns)
+    assert "labelled" in table and table.count("malignant (CIRC)") == 6
+    assert max(len(line) for line in table.splitlines()) <= 80
+    console = Console(width=80, record=True)
+    print_screen_summary({**_summary_doc(0), "films": None, "n_films": 1, "verdicts": {"normal": 1}}, tmp_path, console=console)
+    assert "mammo screen: 1 film screened (1 normal)" in console.export_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,15 @@ def test_verdict_follows_the_film_model_thresholds(sample_report):
     fm = load_film_model()
     for f in doc["films"]:
         assert f["verdict"] == fm.verdict(f["abnormal_score"], f["malignant_score"])
-    assert "film model" in doc["config"]["verdict_rule"]
+    rule = doc["config"]["verdict_rule"]
+    assert "film model" in rule
+    # the thresholds as printed are the model's own: no film reads as contradicting the rule
+    printed = [float(v) for v in re.findall(r"_score >= ([0-9.]+),", rule)]
+    assert printed == [fm.abnormal_threshold, fm.malignant_threshold]
+    for f in doc["films"]:
+        assert (f["verdict"] != "normal") == (f["abnormal_score"] >= printed[0])
+    # the mass-only rule's keys are not written next to the film model's rule
+    assert "abnormal_threshold" not in doc["config"] and "malignant_threshold" not in doc["config"]
 
 
 def test_version_1_reports_are_still_read(sample_report):
