@@ -57,8 +57,8 @@ def main() -> None:
     from screening.pipeline import Screener, ScreenConfig
     from screening.readers import find_films, read_film
 
-    cfg = ScreenConfig(num_threads=args.threads, bilateral=False, overlays=False)
-    base = Screener(cfg)
+    cfg = ScreenConfig(num_threads=args.threads, bilateral=False, overlays=False, runtime="torch")
+    base = Screener(cfg)  # PyTorch: the reference (onnxruntime is the default runtime)
     ort = Screener(cfg, detector=load_onnx_detector(conf=cfg.report_min_score, intra_op_threads=args.threads),
                    grader=load_onnx_grader(intra_op_threads=args.threads), calc=base.calc, film_model=base.film_model)
     runtimes = {"pytorch": base, "onnxruntime": ort}

@@ -52,7 +52,7 @@ def main() -> None:
     from screening.bilateral import compare_breasts, pair_films
     from screening.run import screen_one
 
-    screener = Screener(ScreenConfig())
+    screener = Screener(ScreenConfig(runtime="torch"))  # PyTorch: the reference the ratio is against
     partners = pair_films([f.name for f in files])
     for f in files[: args.warmup]:
         screener.screen_file(f)

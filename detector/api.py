@@ -27,7 +27,7 @@ from converters.preprocess import PreprocessConfig, Transform, preprocess
 from detector.detections import Detections
 from detector.weights_io import read_weights
 
-DEFAULT_WEIGHTS_NAME = "yolo11n-mias-cbis.safetensors"
+DEFAULT_WEIGHTS_NAME = "yolov5n-coco-mias-cbis.safetensors"
 
 
 def default_weights_path() -> Path:

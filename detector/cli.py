@@ -97,8 +97,8 @@ def export_command(
     """Export a YOLO run's checkpoint as safetensors + JSON sidecar (no pickles, no machine paths).
 
     Examples:
-        mammo detector export --run work/runs/yolo-both-stage2 --which last --imgsz 640 --out detector/weights/yolo11n-mias-cbis.safetensors
-        mammo detector export --format onnx --out yolo11n-mias-cbis.onnx        (the shipped model for onnxruntime)
+        mammo detector export --run work/runs/yolov5n-coco-both-s2 --which best --out work/yolov5n-coco-mias-cbis.safetensors
+        mammo detector export --format onnx --out yolov5n-coco-mias-cbis.onnx        (the shipped model for onnxruntime)
     """
     look_up_option(fmt, ("safetensors", "onnx"), "--format")
     look_up_option(which, ("best", "last"), "checkpoint")

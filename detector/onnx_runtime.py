@@ -15,8 +15,8 @@ multiple of the stride, not to a square), with the TorchScript-based exporter of
 Example::
 
     from detector.onnx_runtime import export_onnx, load_onnx_detector
-    export_onnx(None, "work/yolo11n-mias-cbis.onnx")          # the shipped weights
-    det = load_onnx_detector("work/yolo11n-mias-cbis.onnx")   # or a .safetensors file, exported in memory
+    export_onnx(None, "work/yolov5n-coco-mias-cbis.onnx")    # the shipped weights
+    det = load_onnx_detector("work/yolov5n-coco-mias-cbis.onnx")  # or a .safetensors file, exported in memory
     found = det.predict(image_u8)
 """
 

@@ -131,7 +131,7 @@ def screen_items_ray(items, out: Path, config, log, overlay_dir: Path | None, ov
                                items[pairs[i]][1] if i in pairs else None, items[i][1]] for i in todo}
             ds = ray.data.read_binary_files([where[i] for i in todo], include_paths=True,
                                             ignore_missing_paths=True, num_cpus=0.5)
-            ds = ds.map_batches(_ScreenActor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1,
+            ds = ds.map_batches(_ScreenActor, batch_size=8, compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1,
                                 fn_constructor_args=(dataclasses.asdict(config), max_pixels, info, overlay_dir is not None))
             bar = tqdm(total=len(todo), desc="screening (ray)", unit="film", disable=not progress, smoothing=0.1)
             for row in ds.iter_rows():

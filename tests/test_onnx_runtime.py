@@ -10,10 +10,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 import pytest
 
 from converters.errors import InputError
 from converters.images import read_gray8
+from detector.api import DEFAULT_WEIGHTS_NAME
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 FILMS = ["mdb028.pgm", "mdb181.pgm", "mdb231.pgm"]
@@ -65,7 +67,7 @@ def test_onnx_file_and_sidecar(detectors):
 
     _, ox, path = detectors
     meta = json.loads(path.with_suffix(".json").read_text())
-    shipped = json.loads((Path(__file__).resolve().parents[1] / "detector" / "weights" / "yolo11n-mias-cbis.json").read_text())
+    shipped = json.loads((Path(__file__).resolve().parents[1] / "detector" / "weights" / DEFAULT_WEIGHTS_NAME).with_suffix(".json").read_text())
     assert meta["runtime"] == "onnxruntime" and meta["backend"] == "yolo"
     assert meta["preprocess"] == shipped["preprocess"] and meta["imgsz"] == shipped["imgsz"]
     dims = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
@@ -78,15 +80,17 @@ def test_non_square_frame_runs_at_its_own_size(detectors):
     import torch
 
     pt, ox, _ = detectors
-    frame = cv2.resize(read_gray8(SAMPLE / "mdb181.pgm"), (640, 448))  # wide: letterboxed to 640x448, not a square
+    w = pt.net.imgsz  # the shipped detector's prediction size
+    h = (w * 7 // 10) // 32 * 32
+    frame = cv2.resize(read_gray8(SAMPLE / "mdb181.pgm"), (w, h))  # wide: letterboxed to w x h, not a square
     img, _, _ = pt.net.letterbox(frame)
-    assert img.shape == (448, 640)
+    assert img.shape == (h, w)
     batch = torch.from_numpy(img).float().div(255)[None, None].expand(1, 3, *img.shape).contiguous()
     with torch.inference_mode():
         a = pt.net.forward_raw(batch)
         a = (a[0] if isinstance(a, (tuple, list)) else a).numpy()
     b = ox.net.forward_raw(batch).numpy()
-    assert a.shape == b.shape == (1, 5, (448 * 640) // 64 + (448 * 640) // 256 + (448 * 640) // 1024)
+    assert a.shape == b.shape == (1, 5, (h * w) // 64 + (h * w) // 256 + (h * w) // 1024)
     assert np.abs(a[:, :4] - b[:, :4]).max() <= BOX_TOL_PX and np.abs(a[:, 4] - b[:, 4]).max() <= SCORE_TOL
 
 
