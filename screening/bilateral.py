@@ -109,9 +109,10 @@ class Bilateral:
         return cls({k: 0.0 for k in BILATERAL_FEATURES}, None, 0.0)
 
 
-def _normalised(image_u8: np.ndarray, grid_px: int):
-    """Breast turned chest-wall-left, cropped to its outline, resampled to ``grid_px``; and the map back."""
-    mask = breast_mask(image_u8)
+def _normalised(image_u8: np.ndarray, grid_px: int, mask: np.ndarray | None = None):
+    """Breast turned chest-wall-left, cropped to its outline, resampled to ``grid_px``; and the map back.
+    ``mask``: the film's breast mask when the caller has it already."""
+    mask = breast_mask(image_u8) if mask is None else mask
     if not mask.any():
         return None
     flipped = chest_wall_on_right(mask)
@@ -126,14 +127,14 @@ def _normalised(image_u8: np.ndarray, grid_px: int):
 
 
 def compare_breasts(image_u8: np.ndarray, other_u8: np.ndarray, grid_px: int = 128, sigma_grid: float = 3.0,
-                    edge_px: int = 6, pectoral_frac: float = 0.35) -> Bilateral:
+                    edge_px: int = 6, pectoral_frac: float = 0.35, breast: np.ndarray | None = None) -> Bilateral:
     """Asymmetry of ``image_u8`` against the contralateral ``other_u8`` (see the module docstring).
 
     ``edge_px`` grid cells along the outline (skin line, where alignment is poorest) and the
     pectoral triangle (``pectoral_frac`` of the grid at the top of the chest-wall side) are
-    left out.
+    left out. ``breast``: this film's breast mask when the caller has computed it already.
     """
-    a, b = _normalised(image_u8, grid_px), _normalised(other_u8, grid_px)
+    a, b = _normalised(image_u8, grid_px, breast), _normalised(other_u8, grid_px)
     if a is None or b is None:
         return Bilateral.unpaired()
     (ga, ma, geo, area_a), (gb, mb, _, area_b) = a, b

@@ -218,7 +218,7 @@ class Screener:
         if partner is not None and cfg.bilateral:
             from screening.bilateral import compare_breasts
 
-            bil = compare_breasts(film.image, partner.image)
+            bil = compare_breasts(film.image, partner.image, breast=breast)
             if bil.candidate_xyxy is not None:
                 a_xyxy = np.array([bil.candidate_xyxy])
                 a_score = np.array([min(1.0, bil.candidate_score / ASYMMETRY_FULL_SCALE)])
