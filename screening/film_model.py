@@ -6,15 +6,18 @@ Features of a film (:data:`FILM_FEATURES`):
   and the best ``score x P(benign or malignant)`` / ``score x P(malignant)`` of the grader;
 * ``calc_score``: the best calcification cluster's score; ``calc_count``: log(1 + the
   number of clusters scoring at least 0.5); ``calc_specks``: log(1 + specks of the best);
-* the bilateral features of :mod:`screening.bilateral` and ``paired`` (1 when the
-  contralateral film was screened with it, else the bilateral features are 0).
+* the bilateral features of :mod:`screening.bilateral`, ``mass_abnormal_other`` and
+  ``calc_score_other`` (the same two scores on the contralateral film), and ``paired`` (1 when
+  the contralateral film was screened with it; else all of these are 0).
 
 Two models (normal vs abnormal, malignant vs the rest) are fitted on TRAINING patients,
 on the candidate of :data:`FEATURE_SETS` with the best out-of-fold AUC on those patients.
 A candidate is a feature set and the kind of its abnormal model: a standardised logistic
 model (:class:`detector.calc_clusters.LogisticScorer`), or ``any-finding``
 (:class:`NormalQuantileMax`: each feature judged only against normal films, the film as
-unusual as its most unusual finding); the malignant model is always logistic. Out-of-fold
+unusual as its most unusual finding), or ``any-finding-paired`` (:class:`PairedQuantileMax`:
+the same, on each finding's excess over the same finding on the other breast); the malignant
+model is always logistic. Out-of-fold
 predictions (patient folds) are calibrated by a Platt fit, which is what the reliability
 diagram, the Brier score and the expected calibration error show. The verdict thresholds are chosen on VALIDATION patients.
 The model is a JSON file of a few dozen numbers (nothing is unpickled).
@@ -32,10 +35,15 @@ from converters.errors import InputError
 from detector.calc_clusters import LogisticScorer
 from screening.bilateral import BILATERAL_FEATURES
 
+# The findings the other breast's film is scored on too (the film's ``<name>_other`` features).
+PAIRED_FINDINGS = ("mass_abnormal", "calc_score")
 FILM_FEATURES = ("mass_score", "mass_abnormal", "mass_malignant", "calc_score", "calc_count", "calc_specks",
-                 *BILATERAL_FEATURES, "paired")
+                 *BILATERAL_FEATURES, *(f"{k}_other" for k in PAIRED_FINDINGS), "paired")
 FORMAT = "mammoscreen-film-model"
-LOGISTIC, ANY_FINDING = "logistic", "max-normal-quantile"
+LOGISTIC, ANY_FINDING, ANY_FINDING_PAIRED = "logistic", "max-normal-quantile", "max-normal-quantile-paired"
+# The weight of the other breast's finding in a paired film's excess ``x - w * x_other``:
+# fixed, not fitted (halfway between the film alone and the plain difference).
+PAIR_WEIGHT = 0.5
 # Candidates (abnormal model kind, features); `mammo verdict fit` keeps the one with the best
 # out-of-fold AUC on training patients (mean over three fold seeds).
 FEATURE_SETS = {
@@ -43,11 +51,14 @@ FEATURE_SETS = {
     "masses-and-calcifications": (LOGISTIC, FILM_FEATURES[:6]),
     "best-of-each": (LOGISTIC, ("mass_abnormal", "calc_score")),
     "any-finding": (ANY_FINDING, ("mass_abnormal", "calc_score")),
+    "any-finding-paired": (ANY_FINDING_PAIRED, (*PAIRED_FINDINGS, *(f"{k}_other" for k in PAIRED_FINDINGS), "paired")),
 }
 
 
-def film_features(mass_scores, mass_probs, cluster_scores, cluster_specks, bilateral: dict | None) -> dict[str, float]:
-    """The feature dict of one film (see the module docstring)."""
+def film_features(mass_scores, mass_probs, cluster_scores, cluster_specks, bilateral: dict | None,
+                  other: dict | None = None) -> dict[str, float]:
+    """The feature dict of one film (see the module docstring); ``other``: the features of the
+    contralateral film (its own, from this function), or ``None`` when it was not screened."""
     mass_scores = np.asarray(mass_scores, dtype=np.float64).reshape(-1)
     mass_probs = np.asarray(mass_probs, dtype=np.float64).reshape(-1, 3)
     cluster_scores = np.asarray(cluster_scores, dtype=np.float64).reshape(-1)
@@ -59,9 +70,14 @@ def film_features(mass_scores, mass_probs, cluster_scores, cluster_specks, bilat
         "calc_count": float(np.log1p(np.count_nonzero(cluster_scores >= 0.5))),
         "calc_specks": float(np.log1p(cluster_specks[int(np.argmax(cluster_scores))])) if cluster_scores.size else 0.0,
     }
+    if (bilateral is None) != (other is None):
+        raise ValueError("a paired film needs both the bilateral comparison and the other film's features")
+    paired = bilateral is not None
     for k in BILATERAL_FEATURES:
-        f[k] = float(bilateral[k]) if bilateral else 0.0
-    f["paired"] = 1.0 if bilateral else 0.0
+        f[k] = float(bilateral[k]) if paired else 0.0
+    for k in PAIRED_FINDINGS:
+        f[f"{k}_other"] = float(other[k]) if paired else 0.0
+    f["paired"] = 1.0 if paired else 0.0
     return f
 
 
@@ -79,7 +95,8 @@ class NormalQuantileMax:
     normal_values: list[np.ndarray]  # per feature, the sorted values of the normal films
 
     def __post_init__(self) -> None:
-        self.normal_values = [np.sort(np.asarray(v, dtype=np.float64).reshape(-1)) for v in self.normal_values]
+        # Kept on the 6-decimal grid of the saved file, so a loaded model scores exactly as the fitted one.
+        self.normal_values = [np.sort(np.round(np.asarray(v, dtype=np.float64).reshape(-1), 6)) for v in self.normal_values]
         if len(self.normal_values) != len(self.feature_names) or any(v.size < 2 for v in self.normal_values):
             raise ValueError(f"need at least 2 normal values for each of {len(self.feature_names)} features")
         if not all(np.all(np.isfinite(v)) for v in self.normal_values):
@@ -104,26 +121,87 @@ class NormalQuantileMax:
 
     def to_dict(self) -> dict:
         return {"kind": ANY_FINDING, "feature_names": list(self.feature_names),
-                "normal_values": [np.round(v, 6).tolist() for v in self.normal_values]}
+                "normal_values": [v.tolist() for v in self.normal_values]}
 
     @classmethod
     def from_dict(cls, d: dict) -> "NormalQuantileMax":
         return cls(tuple(d["feature_names"]), d["normal_values"])
 
 
+def _own_other_paired(x, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Columns of a :class:`PairedQuantileMax` input: ``k`` findings, their ``k`` twins, ``paired``."""
+    x = np.asarray(x, dtype=np.float64).reshape(-1, 2 * k + 1)
+    return x[:, :k], x[:, k:2 * k], x[:, 2 * k] > 0.5
+
+
+@dataclass
+class PairedQuantileMax:
+    """:class:`NormalQuantileMax` on each finding's excess over the other breast.
+
+    Input columns: the findings ``x_j``, then their ``x_j_other`` on the contralateral film,
+    then ``paired``. A paired film is judged by ``x_j - pair_weight * x_j_other`` against the
+    same excess of the paired normal training films (``excess``); a film screened alone by
+    ``x_j`` against all normal training films (``alone``): a dense breast that gives false
+    findings on both sides is told from a lesion on one side.
+    """
+
+    findings: tuple[str, ...]
+    pair_weight: float
+    excess: NormalQuantileMax
+    alone: NormalQuantileMax
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return (*self.findings, *(f"{k}_other" for k in self.findings), "paired")
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        own, other, paired = _own_other_paired(x, len(self.findings))
+        out = self.alone.predict(own)
+        if paired.any():
+            out[paired] = self.excess.predict(own[paired] - self.pair_weight * other[paired])
+        return out
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray, feature_names, pair_weight: float = PAIR_WEIGHT) -> "PairedQuantileMax":
+        k = (len(feature_names) - 1) // 2
+        findings = tuple(feature_names[:k])
+        if tuple(feature_names) != (*findings, *(f"{n}_other" for n in findings), "paired"):
+            raise ValueError(f"expected findings, their '_other' twins and 'paired', got {list(feature_names)}")
+        own, other, paired = _own_other_paired(x, k)
+        y = np.asarray(y)
+        return cls(findings, float(pair_weight), NormalQuantileMax.fit(own[paired] - pair_weight * other[paired], y[paired], findings),
+                   NormalQuantileMax.fit(own, y, findings))
+
+    def to_dict(self) -> dict:
+        return {"kind": ANY_FINDING_PAIRED, "feature_names": list(self.feature_names), "pair_weight": self.pair_weight,
+                "excess": self.excess.to_dict(), "alone": self.alone.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PairedQuantileMax":
+        excess, alone = NormalQuantileMax.from_dict(d["excess"]), NormalQuantileMax.from_dict(d["alone"])
+        model = cls(tuple(excess.feature_names), float(d["pair_weight"]), excess, alone)
+        if list(model.feature_names) != list(d["feature_names"]) or alone.feature_names != excess.feature_names:
+            raise ValueError("the paired model's feature names do not match its parts")
+        return model
+
+
 def abnormal_model_from_dict(d: dict):
-    """A logistic scorer, or :class:`NormalQuantileMax` when ``d["kind"]`` says so."""
+    """A logistic scorer, or the quantile model ``d["kind"]`` names."""
     kind = d.get("kind", LOGISTIC)
     if kind == ANY_FINDING:
         return NormalQuantileMax.from_dict(d)
+    if kind == ANY_FINDING_PAIRED:
+        return PairedQuantileMax.from_dict(d)
     if kind != LOGISTIC:
-        raise ValueError(f"unknown abnormal model kind {kind!r} (expected {LOGISTIC!r} or {ANY_FINDING!r})")
+        raise ValueError(f"unknown abnormal model kind {kind!r} (expected {LOGISTIC!r}, {ANY_FINDING!r} or {ANY_FINDING_PAIRED!r})")
     return LogisticScorer.from_dict(d)
 
 
 def fit_abnormal_model(kind: str, x, y, names, c: float):
     if kind == ANY_FINDING:
         return NormalQuantileMax.fit(x, y, names)
+    if kind == ANY_FINDING_PAIRED:
+        return PairedQuantileMax.fit(x, y, names)
     return LogisticScorer.fit(x, y, names, c=c)
 
 
@@ -154,7 +232,7 @@ class Platt:
 class FilmModel:
     """Calibrated film-level scores and the verdict rule."""
 
-    abnormal: LogisticScorer | NormalQuantileMax
+    abnormal: LogisticScorer | NormalQuantileMax | PairedQuantileMax
     malignant: LogisticScorer
     abnormal_platt: Platt
     malignant_platt: Platt
@@ -173,7 +251,7 @@ class FilmModel:
         return "malignant" if malignant_score >= self.malignant_threshold else "benign"
 
     def to_dict(self) -> dict:
-        return {"format": FORMAT, "version": 2, "features": list(self.abnormal.feature_names),
+        return {"format": FORMAT, "version": 3, "features": list(self.abnormal.feature_names),
                 "abnormal": self.abnormal.to_dict(), "malignant": self.malignant.to_dict(),
                 "abnormal_platt": [self.abnormal_platt.a, self.abnormal_platt.b],
                 "malignant_platt": [self.malignant_platt.a, self.malignant_platt.b],
@@ -181,8 +259,9 @@ class FilmModel:
 
     @classmethod
     def from_dict(cls, d: dict) -> "FilmModel":
-        if d.get("version", 1) not in (1, 2):  # 1: logistic abnormal model only; 2: adds any-finding
-            raise ValueError(f"film model version {d.get('version')!r} is newer than this version reads (1 or 2)")
+        # 1: logistic abnormal model only; 2: adds any-finding; 3: adds any-finding-paired
+        if d.get("version", 1) not in (1, 2, 3):
+            raise ValueError(f"film model version {d.get('version')!r} is newer than this version reads (1 to 3)")
         unknown = set(d["features"]) - set(FILM_FEATURES)
         if unknown:
             raise ValueError(f"unknown features {sorted(unknown)}; this version computes {list(FILM_FEATURES)}")

@@ -125,6 +125,24 @@ def film_scores(scores: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
     return float(abnormal.max()), float(malignant.max())
 
 
+@dataclass
+class _Seen:
+    """What the detectors and the grader found on one film (film-model grid pixels)."""
+
+    breast: np.ndarray
+    xyxy: np.ndarray
+    scores: np.ndarray
+    probs: np.ndarray
+    c_xyxy: np.ndarray
+    c_scores: np.ndarray
+    c_specks: list
+    c_probs: np.ndarray
+
+    def feature_args(self) -> tuple:
+        """The first four arguments of :func:`screening.film_model.film_features`."""
+        return self.scores, self.probs, self.c_scores, [len(s) for s in self.c_specks]
+
+
 class Screener:
     """Detector + grader, loaded once.
 
@@ -174,6 +192,7 @@ class Screener:
         self.grader = grader
         self.calc = calc if self.config.calcifications else None
         self.film_model = film_model if self.config.film_model != "none" else None
+        self._recent: dict = {}  # (shape, content hash) -> _Seen of the last few films
 
     def _findings(self, film: FilmImage, kind: str, xyxy: np.ndarray, scores: np.ndarray, probs: np.ndarray,
                   specks=None) -> list[Finding]:
@@ -187,22 +206,25 @@ class Screener:
                                len(specks[i]) if specks is not None else None, pts))
         return out
 
-    def screen_image(self, film: FilmImage, name: str, partner: FilmImage | None = None,
-                     partner_name: str | None = None) -> FilmResult:
-        """Screen one film; ``partner`` is the contralateral film of the same patient and view, if screened too.
+    def _seen(self, film: FilmImage, name: str) -> "_Seen":
+        """What the detectors and the grader find on one film; the last few films are kept, so
+        a pair screened one film after the other runs the detectors once per film.
 
         Raises:
-            InputError: no breast found on the film (blank or constant), so no verdict.
+            InputError: no breast found on the film (blank or constant).
         """
-        t0 = time.perf_counter()
+        import hashlib
+
+        key = (film.image.shape, hashlib.blake2b(np.ascontiguousarray(film.image).data, digest_size=16).digest())
+        if key in self._recent:
+            return self._recent[key]
         cfg = self.config
         breast = breast_of(film.image, name)
         found = self.detector.predict(film.image)
         keep = found.scores >= cfg.report_min_score
         xyxy, scores = found.xyxy[keep][: cfg.max_detections], found.scores[keep][: cfg.max_detections]
         probs = self.grader.grade(film.image, xyxy) if len(scores) else np.zeros((0, 3))
-        findings = self._findings(film, "mass", xyxy, scores, probs)
-        c_scores, c_specks = np.zeros(0), []
+        c_xyxy, c_scores, c_specks, c_probs = np.zeros((0, 4)), np.zeros(0), [], np.zeros((0, 3))
         if self.calc is not None:
             clusters, _ = self.calc.detect(film.image, breast)
             clusters = [c for c in clusters if c.score >= cfg.report_min_score]
@@ -213,12 +235,41 @@ class Screener:
                 c_xyxy[:, [1, 3]] = c_xyxy[:, [1, 3]].clip(0, h)
                 c_scores = np.array([c.score for c in clusters])
                 c_specks = [c.specks_xy for c in clusters]
-                findings += self._findings(film, "calcification", c_xyxy, c_scores, self.grader.grade(film.image, c_xyxy), c_specks)
+                c_probs = self.grader.grade(film.image, c_xyxy)
+        seen = _Seen(breast, xyxy, scores, probs, c_xyxy, c_scores, c_specks, c_probs)
+        self._recent[key] = seen
+        while len(self._recent) > 4:
+            self._recent.pop(next(iter(self._recent)))
+        return seen
+
+    def screen_image(self, film: FilmImage, name: str, partner: FilmImage | None = None,
+                     partner_name: str | None = None) -> FilmResult:
+        """Screen one film; ``partner`` is the contralateral film of the same patient and view, if screened too.
+
+        With a partner, the other breast is compared with this one and its own findings are
+        found too (the film model weighs each finding against the same finding on the other
+        side); a partner with no breast on it is ignored.
+
+        Raises:
+            InputError: no breast found on the film (blank or constant), so no verdict.
+        """
+        t0 = time.perf_counter()
+        cfg = self.config
+        seen = self._seen(film, name)
+        findings = self._findings(film, "mass", seen.xyxy, seen.scores, seen.probs)
+        if len(seen.c_scores):
+            findings += self._findings(film, "calcification", seen.c_xyxy, seen.c_scores, seen.c_probs, seen.c_specks)
+        other = None
+        if partner is not None and cfg.bilateral:
+            try:
+                other = self._seen(partner, partner_name or "the contralateral film")
+            except InputError:
+                partner = None
         bil = None
         if partner is not None and cfg.bilateral:
             from screening.bilateral import compare_breasts
 
-            bil = compare_breasts(film.image, partner.image, breast=breast)
+            bil = compare_breasts(film.image, partner.image, breast=seen.breast)
             if bil.candidate_xyxy is not None:
                 a_xyxy = np.array([bil.candidate_xyxy])
                 a_score = np.array([min(1.0, bil.candidate_score / ASYMMETRY_FULL_SCALE)])
@@ -229,12 +280,13 @@ class Screener:
         if self.film_model is not None:
             from screening.film_model import film_features
 
-            features = film_features(scores, probs, c_scores, [len(s) for s in c_specks], bil.features if bil else None)
+            features = film_features(*seen.feature_args(), bil.features if bil else None,
+                                     film_features(*other.feature_args(), None) if other is not None else None)
             a, m = self.film_model.scores(features)
             verdict = self.film_model.verdict(a, m)
         else:
-            verdict = film_verdict(scores, probs, cfg.score_threshold)
-            a, m = film_scores(scores, probs)
+            verdict = film_verdict(seen.scores, seen.probs, cfg.score_threshold)
+            a, m = film_scores(seen.scores, seen.probs)
         w, h = film.original_wh
         contralateral = partner_name if (partner is not None and cfg.bilateral) else None
         return FilmResult(name, w, h, verdict, findings, time.perf_counter() - t0, a, m, film.note, contralateral, features, film)

@@ -109,7 +109,7 @@ def film_feature_rows(films, mias_dir, screener, calc, oof: dict | None, progres
             images[i] = read_gray8(Path(mias_dir) / films[i].image_path)
         return images[i]
 
-    rows = []
+    seen = []  # per film: what film_features needs, before the other breast is known
     for i, film in enumerate(tqdm(films, desc="film features", unit="film", disable=not progress)):
         img = image(i)
         found = screener.detector.predict(img)
@@ -123,9 +123,10 @@ def film_feature_rows(films, mias_dir, screener, calc, oof: dict | None, progres
             cl, _ = calc.detect(img, breast_mask(img))
             c_scores, c_specks = [c.score for c in cl], [c.n_specks for c in cl]
         bil = compare_breasts(img, image(partners[i])).features if i in partners else None
-        rows.append(film_features(scores, probs, np.array(c_scores), c_specks, bil))
+        seen.append((scores, probs, np.array(c_scores), c_specks, bil))
         images.pop(i - 2, None)
-    return rows
+    alone = [film_features(*s[:4], None) for s in seen]
+    return [film_features(*s, alone[partners[i]] if i in partners else None) for i, s in enumerate(seen)]
 
 
 def specificity_threshold(normal_scores, target_specificity: float) -> float:

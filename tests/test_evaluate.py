@@ -16,6 +16,7 @@ def stub_models(monkeypatch):
         self.grader = MalignantIfBigGrader()
         self.calc = None  # mass path only: the earlier verdict rule
         self.film_model = None
+        self._recent = {}
 
     monkeypatch.setattr(pipeline.Screener, "__init__", fake_init)
 

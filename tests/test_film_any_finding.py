@@ -1,5 +1,6 @@
-"""The `any-finding` film model: each finding judged against normal films, the film as unusual
-as its most unusual finding."""
+"""The `any-finding` film models: each finding judged against normal films (alone, or by its
+excess over the same finding on the other breast), the film as unusual as its most unusual
+finding."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 from converters.errors import InputError
 from detector.calc_clusters import LogisticScorer
 from screening.film_model import (
-    ANY_FINDING, FilmModel, NormalQuantileMax, Platt, load_film_model, oof_predictions, save_film_model,
+    ANY_FINDING, ANY_FINDING_PAIRED, FEATURE_SETS, FilmModel, NormalQuantileMax, PairedQuantileMax, Platt, load_film_model,
+    oof_predictions, save_film_model,
 )
 
 NAMES = ("mass_abnormal", "calc_score")
@@ -57,7 +59,7 @@ def test_film_model_with_any_finding_round_trips(tmp_path):
     model = FilmModel(q, mal, Platt(2.0, -1.0), Platt(), 0.4, 0.3)
     path = save_film_model(tmp_path / "m.json", model, {"trained_on": "synthetic"})
     doc = json.loads(path.read_text())
-    assert doc["version"] == 2 and doc["abnormal"]["kind"] == ANY_FINDING
+    assert doc["version"] == 3 and doc["abnormal"]["kind"] == ANY_FINDING
     back = load_film_model(path)
     feats = {"mass_abnormal": 0.25, "calc_score": 0.5}
     assert back.scores(feats) == model.scores(feats)
@@ -65,7 +67,7 @@ def test_film_model_with_any_finding_round_trips(tmp_path):
     path.write_text(json.dumps(doc))
     with pytest.raises(InputError, match="unknown abnormal model kind"):
         load_film_model(path)
-    doc["abnormal"]["kind"], doc["version"] = ANY_FINDING, 3
+    doc["abnormal"]["kind"], doc["version"] = ANY_FINDING, 4
     path.write_text(json.dumps(doc))
     with pytest.raises(InputError, match="newer than this version reads"):
         load_film_model(path)
@@ -76,3 +78,65 @@ def test_any_finding_needs_normal_values():
         NormalQuantileMax(NAMES, [[0.1], [0.2, 0.3]])
     with pytest.raises(ValueError, match="finite"):
         NormalQuantileMax(NAMES, [[0.1, np.nan], [0.2, 0.3]])
+
+
+PAIRED_NAMES = FEATURE_SETS["any-finding-paired"][1]
+
+
+def _dense_breasts(rng, n_patients: int):
+    """Patients whose two films share a background level (breast density) that raises every
+    finding's score; one film of each abnormal patient has a lesion on top."""
+    x, y, pid = [], [], []
+    for p in range(n_patients):
+        level = rng.uniform(0, 0.6)
+        sick = p % 3 == 0
+        for side in range(2):
+            own = level + rng.normal(0, 0.05, 2)
+            y.append(int(sick and side == 0))
+            if y[-1]:
+                own[rng.integers(0, 2)] += 0.3
+            x.append(own)
+            pid.append(str(p))
+    x = np.array(x)
+    other = x.reshape(-1, 2, 2)[:, ::-1].reshape(-1, 2)  # each film's partner: the other row of its patient
+    return np.c_[x, other, np.ones(len(x))], np.array(y), np.array(pid)
+
+
+def test_paired_model_discounts_what_both_breasts_show():
+    from evaluation.roc import roc_auc
+
+    x, y, pid = _dense_breasts(np.random.default_rng(0), 300)
+    paired = oof_predictions(x, y, pid, folds=5, seed=0, c=1.0, names=PAIRED_NAMES, kind=ANY_FINDING_PAIRED)
+    alone = oof_predictions(x[:, :2], y, pid, folds=5, seed=0, c=1.0, names=PAIRED_NAMES[:2], kind=ANY_FINDING)
+    assert roc_auc(y, paired) > 0.9 and roc_auc(y, paired) > roc_auc(y, alone) + 0.1
+
+
+def test_paired_model_judges_a_film_screened_alone_by_its_own_scores():
+    x, y, _ = _dense_breasts(np.random.default_rng(1), 60)
+    m = PairedQuantileMax.fit(x, y, PAIRED_NAMES)
+    assert m.pair_weight == 0.5 and m.feature_names == PAIRED_NAMES
+    film = x[:1].copy()
+    film_alone = film.copy()
+    film_alone[:, 2:] = 0.0  # no partner: twins and `paired` are 0
+    assert m.predict(film_alone)[0] == pytest.approx(m.alone.predict(film[:, :2])[0])
+    assert m.predict(film)[0] == pytest.approx(m.excess.predict(film[:, :2] - 0.5 * film[:, 2:4])[0])
+    with pytest.raises(ValueError, match="twins"):
+        PairedQuantileMax.fit(x, y, ("mass_abnormal", "calc_score", "calc_score_other", "mass_abnormal_other", "paired"))
+
+
+def test_film_model_with_paired_any_finding_round_trips(tmp_path):
+    x, y, _ = _dense_breasts(np.random.default_rng(2), 30)
+    q = PairedQuantileMax.fit(x, y, PAIRED_NAMES)
+    mal = LogisticScorer.fit(x, y, PAIRED_NAMES, c=1.0)
+    model = FilmModel(q, mal, Platt(1.5, -0.5), Platt(), 0.4, 0.3)
+    path = save_film_model(tmp_path / "m.json", model, {"trained_on": "synthetic"})
+    doc = json.loads(path.read_text())
+    assert doc["version"] == 3 and doc["abnormal"]["kind"] == ANY_FINDING_PAIRED
+    back = load_film_model(path)
+    for row in x[:5]:
+        feats = dict(zip(PAIRED_NAMES, row.tolist()))
+        assert back.scores(feats) == model.scores(feats)
+    doc["abnormal"]["excess"]["feature_names"] = ["calc_score", "mass_abnormal"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="do not match"):
+        load_film_model(path)

@@ -21,10 +21,16 @@ def test_film_features_of_an_empty_film_are_zero():
 
 def test_film_features_take_the_best_finding():
     f = film_features([0.9, 0.2], [[0.1, 0.6, 0.3], [0.0, 0.0, 1.0]], [0.3, 0.8], [4, 9],
-                      {"asym_peak": 0.1, "asym_p95": 0.05, "asym_mean": 0.02, "texture_peak": 0.03, "area_ratio": 0.0})
+                      {"asym_peak": 0.1, "asym_p95": 0.05, "asym_mean": 0.02, "texture_peak": 0.03, "area_ratio": 0.0},
+                      {"mass_abnormal": 0.4, "calc_score": 0.7})
     assert f["mass_score"] == 0.9 and f["mass_abnormal"] == pytest.approx(0.81) and f["mass_malignant"] == pytest.approx(0.27)
     assert f["calc_score"] == 0.8 and f["calc_count"] == pytest.approx(np.log(2)) and f["calc_specks"] == pytest.approx(np.log(10))
     assert f["paired"] == 1.0 and f["asym_peak"] == 0.1
+    assert f["mass_abnormal_other"] == 0.4 and f["calc_score_other"] == 0.7
+    alone = film_features([0.9], [[0.1, 0.6, 0.3]], [], [], None)
+    assert alone["paired"] == 0.0 and alone["mass_abnormal_other"] == 0.0 and alone["calc_score_other"] == 0.0
+    with pytest.raises(ValueError, match="both"):
+        film_features([0.9], [[0.1, 0.6, 0.3]], [], [], {"asym_peak": 0.1}, None)
 
 
 def test_calibration_figures():
